@@ -1,0 +1,359 @@
+"""The ``directline-conformance`` command: run the suite, serve the reference server, list rules.
+
+Exit status of ``run``: 0 every exercised requirement passed, 1 a conformance failure, 2 a
+harness, network or configuration error or a run that exercised nothing. Bad input gets one line
+on stderr naming what is wrong, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import conformance
+from conformance.errors import KitError
+
+__all__ = ["main"]
+
+PROG = "directline-conformance"
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    parser = build_parser()
+    args, extra = _split_passthrough(list(sys.argv[1:] if argv is None else argv))
+    options = parser.parse_args(args)
+    if extra and options.command != "run":
+        parser.error("arguments after -- are only for 'run'")
+    try:
+        return int(options.handler(options, extra))
+    except KitError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Conformance kit for the Bot Framework Direct Line API 3.0.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {conformance.__version__}"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run the conformance suite against a target (default: the embedded reference server)",
+        description="Run the packaged suite. Arguments after -- go to pytest unchanged.",
+    )
+    run.add_argument(
+        "--target", metavar="URL", help="base URL of the endpoint, ending in /v3/directline"
+    )
+    run.add_argument(
+        "--secret-env",
+        metavar="NAME",
+        help="environment variable holding the secret (default: DIRECTLINE_SECRET)",
+    )
+    run.add_argument(
+        "--profile", metavar="FILE|NAME", help="target profile (TOML file or built-in name)"
+    )
+    run.add_argument("--expect", metavar="FILE", help="expectations file listing known deviations")
+    run.add_argument("--report-dir", metavar="DIR", help="write report.json into DIR")
+    run.add_argument("--eoc", choices=("refuse", "forward"), help="endOfConversation reading")
+    run.add_argument(
+        "--fail-on", choices=("must", "should"), help="lowest level that fails the run"
+    )
+    run.add_argument(
+        "--timing",
+        choices=("compressed", "real"),
+        help="embedded server only: compressed timings (default) or the spec's real ones",
+    )
+    run.add_argument("-k", metavar="EXPR", help="only tests matching the pytest expression")
+    run.add_argument("-n", metavar="WORKERS", help="run in parallel with pytest-xdist")
+    run.add_argument("-q", "--quiet", action="store_true", help="less output")
+    run.add_argument("-v", "--verbose", action="store_true", help="one line per test")
+    run.set_defaults(handler=_run)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the reference Direct Line server in the foreground",
+        description="Serve the reference Direct Line 3.0 server (with its echo bot) until stopped.",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    serve.add_argument("--port", type=_port, default=3978, help="port (default 3978)")
+    serve.add_argument(
+        "--secret",
+        help="the Direct Line secret (default: $DIRECTLINE_SECRET, else a generated one, printed)",
+    )
+    serve.add_argument("--stream-window", type=_positive, default=60.0, metavar="SECONDS")
+    serve.add_argument("--token-lifetime", type=_positive_int, default=1800, metavar="SECONDS")
+    serve.add_argument("--bot-timeout", type=_positive, default=15.0, metavar="SECONDS")
+    serve.add_argument("--bot-url", metavar="URL", help="forward activities to this bot endpoint")
+    serve.add_argument(
+        "--end-of-conversation",
+        choices=("refuse", "forward"),
+        default="refuse",
+        help="what happens after endOfConversation (default: refuse further sends)",
+    )
+    serve.add_argument(
+        "--allow-public", action="store_true", help="allow listening on a non-loopback address"
+    )
+    serve.set_defaults(handler=_serve)
+
+    reqs = commands.add_parser(
+        "requirements",
+        help="list the catalog with the tests that cover each requirement",
+    )
+    reqs.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    reqs.add_argument("--uncovered", action="store_true", help="only requirements without a test")
+    reqs.set_defaults(handler=_requirements)
+
+    profiles = commands.add_parser("profiles", help="list the built-in target profiles")
+    profiles.set_defaults(handler=_profiles)
+    return parser
+
+
+# -- run ----------------------------------------------------------------------------------------
+def _run(options: argparse.Namespace, extra: list[str]) -> int:
+    import pytest
+
+    args = pytest_args(options, extra)
+    code = pytest.main(args)
+    return _exit_code(int(code))
+
+
+def pytest_args(options: argparse.Namespace, extra: Sequence[str]) -> list[str]:
+    """The pytest command line that runs the packaged suite with these options."""
+    args = ["--pyargs", "conformance.suite", "-p", "no:cacheprovider", "--noconftest"]
+    args += ["-c", os.devnull, "--rootdir", os.getcwd(), "-r", "fE"]
+    mapping = {
+        "target": "--dl-target",
+        "secret_env": "--dl-secret-env",
+        "profile": "--dl-profile",
+        "expect": "--dl-expect",
+        "report_dir": "--dl-report-dir",
+        "eoc": "--dl-eoc",
+        "fail_on": "--dl-fail-on",
+        "timing": "--dl-timing",
+    }
+    for name, option in mapping.items():
+        value = getattr(options, name)
+        if value is not None:
+            args += [option, str(value)]
+    if options.k:
+        args += ["-k", options.k]
+    if options.n:
+        args += ["-n", options.n]
+    if options.quiet:
+        args.append("-q")
+    if options.verbose:
+        args.append("-v")
+    return args + list(extra)
+
+
+def _exit_code(pytest_code: int) -> int:
+    """pytest's status -> the kit's: 0 pass, 1 conformance failure, 2 anything else."""
+    if pytest_code in (0, 1):
+        return pytest_code
+    if pytest_code == 2:  # our own verdict status (harness error / nothing exercised) or ^C
+        return 2
+    return EXIT_USAGE  # 3 internal error, 4 usage error, 5 nothing collected
+
+
+# -- serve --------------------------------------------------------------------------------------
+def _serve(options: argparse.Namespace, extra: list[str]) -> int:
+    from conformance.reference.config import ServerConfig
+    from conformance.reference.server import serve
+
+    secret = options.secret or os.environ.get("DIRECTLINE_SECRET")
+    generated = not secret
+    if generated:
+        secret = secrets.token_urlsafe(24)
+    try:
+        config = ServerConfig(
+            secret=secret,
+            stream_window=options.stream_window,
+            token_lifetime=options.token_lifetime,
+            bot_timeout=options.bot_timeout,
+            bot_url=options.bot_url,
+            end_of_conversation=options.end_of_conversation,
+        )
+    except ValueError as exc:
+        print(f"{PROG} serve: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    def announce(base_url: str) -> None:
+        print(f"Direct Line 3.0 reference server at {base_url}", flush=True)
+        if generated:
+            print(f"secret (generated): {secret}", flush=True)
+        print("press Ctrl-C to stop", flush=True)
+
+    try:
+        serve(
+            config,
+            host=options.host,
+            port=options.port,
+            announce=announce,
+            allow_public=options.allow_public,
+        )
+    except (OSError, ValueError) as exc:
+        print(f"{PROG} serve: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+# -- requirements -------------------------------------------------------------------------------
+def _requirements(options: argparse.Namespace, extra: list[str]) -> int:
+    from conformance.catalog import load_catalog
+
+    catalog = load_catalog()
+    coverage = collect_coverage()
+    rows = []
+    for requirement in catalog:
+        tests = coverage.get(requirement.id, [])
+        if options.uncovered and tests:
+            continue
+        rows.append((requirement, tests))
+    if options.format == "json":
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "level": r.level,
+                        "title": r.title,
+                        "needs": list(r.needs),
+                        "source": {"page": r.source.page, "section": r.source.section},
+                        "tests": tests,
+                    }
+                    for r, tests in rows
+                ],
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    elif options.format == "markdown":
+        print("| ID | level | title | needs | tests |\n|---|---|---|---|---|")
+        for r, tests in rows:
+            print(
+                f"| {r.id} | {r.level} | {r.title} | {', '.join(r.needs) or '-'} | "
+                f"{'<br>'.join(tests) or '**not covered**'} |"
+            )
+    else:
+        for r, tests in rows:
+            status = f"{len(tests)} test(s)" if tests else "NOT COVERED"
+            print(f"{r.id:<14} {r.level:<6} {status:<12} {r.title}")
+    covered = sum(1 for r in catalog if coverage.get(r.id))
+    levels = ("MUST", "SHOULD", "MAY")
+    per_level = ", ".join(
+        f"{level} {sum(1 for r in catalog if r.level == level and coverage.get(r.id))}"
+        f"/{sum(1 for r in catalog if r.level == level)}"
+        for level in levels
+    )
+    print(
+        f"\n{covered}/{len(catalog)} requirements covered by a test ({per_level})", file=sys.stderr
+    )
+    return 0
+
+
+def collect_coverage() -> dict[str, list[str]]:
+    """Requirement ID -> node IDs of the packaged suite's tests that declare it."""
+    import pytest
+
+    from conformance.plugin import requirement_ids
+
+    found: dict[str, list[str]] = {}
+
+    class Collector:
+        def pytest_collection_modifyitems(self, items: list[Any]) -> None:
+            for item in items:
+                for rid in requirement_ids(item):
+                    found.setdefault(rid, []).append(item.nodeid)
+
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        code = pytest.main(
+            [
+                "--collect-only",
+                "-q",
+                "--pyargs",
+                "conformance.suite",
+                "-p",
+                "no:cacheprovider",
+                "--noconftest",
+                "-c",
+                os.devnull,
+                "--rootdir",
+                os.getcwd(),
+            ],
+            plugins=[Collector()],
+        )
+    if code not in (0, 5):
+        raise KitError(f"could not collect the packaged suite:\n{sink.getvalue()[-2000:]}")
+    return found
+
+
+# -- profiles -----------------------------------------------------------------------------------
+def _profiles(options: argparse.Namespace, extra: list[str]) -> int:
+    from conformance.profile import builtin_profile_names, load_profile
+
+    for name in builtin_profile_names():
+        profile = load_profile(name)
+        print(f"{name:<20} {profile.description}")
+    return 0
+
+
+# -- argument helpers ---------------------------------------------------------------------------
+def _split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
+    if "--" in argv:
+        index = argv.index("--")
+        return argv[:index], argv[index + 1 :]
+    return argv, []
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return value
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

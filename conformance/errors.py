@@ -1,0 +1,232 @@
+"""The exceptions the kit raises on purpose.
+
+Two families never mix: a *conformance failure* says the target broke a requirement (a verdict);
+a *harness error* says the kit could not judge (the target did not answer, the configuration is
+wrong, the run's budget is spent). A harness error is never counted as a pass or as a failure.
+
+Exception tree::
+
+    KitError                      base of every harness error below
+    └── HarnessError              the harness or its configuration is at fault: never a verdict
+        ├── ConfigError           bad user input (option, profile file, environment)
+        ├── TargetError           the target did not answer usably      .exchange
+        │   ├── TargetTimeout     no answer within the declared timeout
+        │   ├── TargetUnreachable connection refused, DNS failure, reset
+        │   ├── StreamRefused     the WebSocket handshake was not a 101   .status
+        │   └── StreamClosed      the server closed the WebSocket         .code .reason
+        ├── BudgetExhausted       the profile's conversation budget for this run is spent
+        └── PreconditionFailed    a step a test relies on (not the one it judges) failed
+                                                                           .exchange
+
+    AssertionError
+    └── ConformanceFailure        a requirement was broken: reported by pytest as a failure,
+                                  with the evidence and a reproduction
+
+The messages of these exceptions are one clear line, with credentials already hidden by whoever
+raised them; the recorded exchange, when there is one, rides along for the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from conformance.evidence import Redactor, curl_command, render_transcript
+
+if TYPE_CHECKING:
+    from conformance.evidence import Exchange
+
+__all__ = [
+    "BudgetExhausted",
+    "ConfigError",
+    "ConformanceFailure",
+    "HarnessError",
+    "KitError",
+    "PreconditionFailed",
+    "StreamClosed",
+    "StreamRefused",
+    "TargetError",
+    "TargetTimeout",
+    "TargetUnreachable",
+]
+
+#: How many of a test's exchanges a failure message shows (the last ones).
+MAX_EXCHANGES_SHOWN = 20
+
+
+class KitError(Exception):
+    """Base of everything the kit raises on purpose (except ConformanceFailure, a verdict)."""
+
+
+class HarnessError(KitError):
+    """The harness or its configuration is at fault: never a conformance verdict."""
+
+
+class ConfigError(HarnessError):
+    """Bad user input: an option, a profile file, an environment variable. The message names
+    the source of the bad value."""
+
+
+class TargetError(HarnessError):
+    """The target did not answer usably: timeout, refused connection, reset, TLS."""
+
+    def __init__(self, message: str, exchange: Exchange | None = None) -> None:
+        super().__init__(message)
+        self.exchange = exchange
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (type(self), (str(self), self.exchange))
+
+
+class TargetTimeout(TargetError):
+    """No answer within the declared timeout (the message says which request and how long)."""
+
+
+class TargetUnreachable(TargetError):
+    """Connection refused, DNS failure, connection reset."""
+
+
+class StreamRefused(TargetError):
+    """The WebSocket handshake was refused: ``status`` is the HTTP status of the answer (None
+    when there was no usable answer, e.g. an invalid handshake response or stream URL)."""
+
+    def __init__(
+        self, status: int | None, exchange: Exchange | None = None, message: str | None = None
+    ) -> None:
+        text = message or (
+            f"WebSocket handshake refused with HTTP {status}"
+            if status is not None
+            else "WebSocket handshake failed"
+        )
+        super().__init__(text, exchange)
+        self.status = status
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (type(self), (self.status, self.exchange, str(self)))
+
+
+class StreamClosed(TargetError):
+    """The server closed the WebSocket (``code``/``reason`` of its close frame, None if none)."""
+
+    def __init__(
+        self,
+        code: int | None,
+        reason: str | None,
+        exchange: Exchange | None = None,
+        message: str | None = None,
+    ) -> None:
+        if message is None:
+            if code is None:
+                message = "the WebSocket was closed without a close frame"
+            else:
+                message = f"the WebSocket was closed: code {code}, reason {reason or ''!r}"
+        super().__init__(message, exchange)
+        self.code = code
+        self.reason = reason
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (type(self), (self.code, self.reason, self.exchange, str(self)))
+
+
+class BudgetExhausted(HarnessError):
+    """The profile's conversation budget for this run is spent."""
+
+
+class PreconditionFailed(HarnessError):
+    """A step the test relies on but does not judge failed (e.g. starting a conversation): the
+    test cannot reach its verdict. ``exchange`` is the answer that stopped it."""
+
+    def __init__(self, message: str, exchange: Exchange | None = None) -> None:
+        super().__init__(message)
+        self.exchange = exchange
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (type(self), (str(self), self.exchange))
+
+
+class ConformanceFailure(AssertionError):
+    """A requirement was broken. Its text reads like a bug report::
+
+        DL-START-001 (MUST) New conversation answers 201 Created
+          expected: 201 Created
+          observed: 200 OK
+          exchanges:
+            [1/1] ...
+          reproduce:
+            curl ...
+
+    Everything in it passes through the redactor (a pattern-only one when none is given).
+    """
+
+    def __init__(
+        self,
+        requirement_id: str,
+        level: str,
+        title: str,
+        expected: str,
+        observed: str,
+        exchanges: Sequence[Exchange] = (),
+        redactor: Redactor | None = None,
+        hint: str = "",
+    ) -> None:
+        super().__init__(requirement_id, level, title, expected, observed)
+        self.requirement_id = requirement_id
+        self.level = level
+        self.title = title
+        self.expected = expected
+        self.observed = observed
+        self.exchanges: tuple[Exchange, ...] = tuple(exchanges)
+        self.redactor = redactor if redactor is not None else Redactor()
+        self.hint = hint
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (
+            type(self),
+            (
+                self.requirement_id,
+                self.level,
+                self.title,
+                self.expected,
+                self.observed,
+                self.exchanges,
+                self.redactor,
+                self.hint,
+            ),
+        )
+
+    @property
+    def headline(self) -> str:
+        """The first line: "DL-START-001 (MUST) New conversation answers 201 Created"."""
+        return self.redactor.redact(f"{self.requirement_id} ({self.level}) {self.title}")
+
+    def __str__(self) -> str:
+        r = self.redactor
+        lines = [self.headline]
+        lines.append(_field("expected", r.redact(self.expected)))
+        lines.append(_field("observed", r.redact(self.observed)))
+        if self.hint:
+            lines.append(_field("hint", r.redact(self.hint)))
+        if self.exchanges:
+            transcript = render_transcript(self.exchanges, r, max_exchanges=MAX_EXCHANGES_SHOWN)
+            lines.append("  exchanges:")
+            lines.append(_indent(transcript, "    "))
+            shown = self.exchanges[-MAX_EXCHANGES_SHOWN:]
+            commands = [curl_command(exchange, r) for exchange in shown]
+            lines.append("  reproduce:")
+            if len(commands) > 1:
+                lines.append("    # the steps in order")
+            if any("<redacted" in command for command in commands):
+                lines.append("    # put fresh values in place of <redacted-token> and <redacted>")
+            lines.append(_indent("\n".join(commands), "    "))
+        return "\n".join(lines)
+
+
+def _field(name: str, value: str) -> str:
+    first, *rest = (value or "(nothing)").splitlines() or [""]
+    out = [f"  {name}: {first}"]
+    out.extend(" " * (len(name) + 4) + line for line in rest)
+    return "\n".join(out)
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line if line else line for line in text.splitlines())

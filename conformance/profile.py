@@ -1,0 +1,245 @@
+"""Target profiles: what an endpoint supports, its timings and its live-safety limits.
+
+A profile is a small TOML file. The feature names are the catalog's ``needs`` vocabulary, so the
+plugin can decide from the catalog alone whether a requirement applies to a target: a requirement
+needing a feature the profile lacks is *not-applicable*, never a silent pass. Values left out fall
+back to the spec's defaults (60 s stream connect window, the ``expires_in`` the target answers).
+
+The endOfConversation reading (``refuse`` or ``forward``, see the catalog) is declared as
+``end_of_conversation`` and turned into the feature ``eoc_refuse`` or ``eoc_forward``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, fields, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from conformance.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "PROFILE_FEATURES",
+    "READINGS",
+    "BotTriggers",
+    "Limits",
+    "Profile",
+    "Timings",
+    "builtin_profile_names",
+    "load_profile",
+]
+
+#: Features a profile can declare (the catalog's vocabulary, readings excluded).
+PROFILE_FEATURES: tuple[str, ...] = (
+    "auth",
+    "tokens",
+    "token_expiry",
+    "websocket",
+    "reconnect",
+    "upload",
+    "echo_bot",
+    "bot_cards",
+    "bot_error",
+    "bot_end",
+    "bot_slow",
+    "bot_welcome",
+    "user_binding",
+    "enhanced_auth",
+    "cors",
+)
+#: endOfConversation readings, as declared in a profile -> the catalog feature they stand for.
+READINGS: dict[str, str] = {"refuse": "eoc_refuse", "forward": "eoc_forward"}
+
+
+@dataclass(frozen=True)
+class Timings:
+    """How long things take on the target; the suite waits exactly this long, never open-ended."""
+
+    #: Seconds a fresh stream URL may be connected to (the docs: 60).
+    stream_connect_window: float = 60.0
+    #: Seconds a token lives; None: trust the ``expires_in`` the target answers.
+    token_lifetime: float | None = None
+    #: Seconds any single request may take before it counts as unanswered (DL-ERR-008).
+    request_timeout: float = 10.0
+    #: Seconds to wait for an activity to be delivered (a bot reply, a stream message).
+    delivery_timeout: float = 5.0
+    #: Seconds the target lets a slow bot take before it answers the send with a 5xx.
+    bot_timeout: float = 15.0
+    #: The longest single wait a run may make; timing rules that need longer are not-applicable.
+    max_wait: float = 120.0
+
+
+@dataclass(frozen=True)
+class BotTriggers:
+    """Texts that make the target's test bot misbehave on purpose (bot_* features)."""
+
+    error: str = "#bot:error"
+    end: str = "#bot:end"
+    slow: str = "#bot:slow"
+    #: ``{n}`` is replaced by the number of replies wanted.
+    many: str = "#bot:many {n}"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Live-safety limits: a shared service must not be hammered by a conformance run."""
+
+    #: Requests per second for the whole run; None: unlimited.
+    requests_per_second: float | None = None
+    #: Conversations the run may create; None: unlimited.
+    conversations: int | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything the suite is told about a target before it sends a single request."""
+
+    name: str = "spec"
+    description: str = "Direct Line 3.0 as the docs describe it"
+    features: frozenset[str] = field(default_factory=frozenset)
+    end_of_conversation: str = "refuse"
+    timings: Timings = field(default_factory=Timings)
+    bot: BotTriggers = field(default_factory=BotTriggers)
+    limits: Limits = field(default_factory=Limits)
+    #: Where it came from: "built-in:<name>" or a file path (shown in reports).
+    source: str = "built-in:spec"
+
+    @property
+    def reading_feature(self) -> str:
+        """The catalog feature of the declared endOfConversation reading."""
+        return READINGS[self.end_of_conversation]
+
+    def supports(self, feature: str) -> bool:
+        """Whether the target declares ``feature`` (readings included)."""
+        return feature == self.reading_feature or feature in self.features
+
+    def missing(self, needs: tuple[str, ...] | list[str]) -> list[str]:
+        """The features of ``needs`` this target lacks, in order."""
+        return [need for need in needs if not self.supports(need)]
+
+    def with_timings(self, **changes: Any) -> Profile:
+        """A copy with some timings replaced (the embedded server's compressed timings)."""
+        return replace(self, timings=replace(self.timings, **changes))
+
+    def with_reading(self, reading: str) -> Profile:
+        """A copy certified under another endOfConversation reading."""
+        if reading not in READINGS:
+            raise ConfigError(
+                f"end_of_conversation must be one of {', '.join(READINGS)}, not {reading!r}"
+            )
+        return replace(self, end_of_conversation=reading)
+
+
+def builtin_profile_names() -> list[str]:
+    """Names accepted by ``--profile NAME`` (the TOML files shipped in ``conformance/profiles``)."""
+    folder = resources.files("conformance") / "profiles"
+    return sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """Load a built-in profile by name or a profile file by path (ConfigError names the fault)."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists() or "/" in name_or_path:
+        if not path.is_file():
+            raise ConfigError(f"profile file {name_or_path}: no such file")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"profile file {name_or_path}: cannot be read ({exc})") from None
+        return parse_profile(text, source=str(path))
+    names = builtin_profile_names()
+    if name_or_path not in names:
+        raise ConfigError(
+            f"unknown profile {name_or_path!r}: give a .toml file or one of {', '.join(names)}"
+        )
+    resource = resources.files("conformance") / "profiles" / f"{name_or_path}.toml"
+    return parse_profile(resource.read_text(encoding="utf-8"), source=f"built-in:{name_or_path}")
+
+
+def parse_profile(text: str, *, source: str) -> Profile:
+    """Parse and strictly validate profile TOML: unknown keys and wrong types are errors."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"profile {source}: not valid TOML ({exc})") from None
+    where = f"profile {source}"
+    _reject_unknown(
+        data,
+        {"name", "description", "end_of_conversation", "features", "timings", "bot", "limits"},
+        where,
+    )
+    features_table = data.get("features", {})
+    _expect_table(features_table, f"{where}: [features]")
+    _reject_unknown(features_table, set(PROFILE_FEATURES), f"{where}: [features]")
+    features = set()
+    for name, value in features_table.items():
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: features.{name} must be true or false, not {value!r}")
+        if value:
+            features.add(name)
+    reading = data.get("end_of_conversation", "refuse")
+    if reading not in READINGS:
+        raise ConfigError(
+            f"{where}: end_of_conversation must be one of {', '.join(READINGS)}, not {reading!r}"
+        )
+    return Profile(
+        name=_string(data, "name", where, default=Path(source).stem.replace("built-in:", "")),
+        description=_string(data, "description", where, default=""),
+        features=frozenset(features),
+        end_of_conversation=reading,
+        timings=_section(data, "timings", Timings, where),
+        bot=_section(data, "bot", BotTriggers, where),
+        limits=_section(data, "limits", Limits, where),
+        source=source,
+    )
+
+
+def _section(data: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    """Build a Timings/BotTriggers/Limits from its TOML table, checking every value's type."""
+    table = data.get(key, {})
+    _expect_table(table, f"{where}: [{key}]")
+    allowed = {f.name: f for f in fields(kind)}
+    _reject_unknown(table, set(allowed), f"{where}: [{key}]")
+    values: dict[str, Any] = {}
+    for name, value in table.items():
+        annotation = str(allowed[name].type)
+        label = f"{where}: {key}.{name}"
+        if annotation.startswith("str"):
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{label} must be a non-empty string, not {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{label} must be a number, not {value!r}")
+        elif value <= 0:
+            raise ConfigError(f"{label} must be greater than 0, not {value!r}")
+        elif annotation.startswith("int") and not isinstance(value, int):
+            raise ConfigError(f"{label} must be a whole number, not {value!r}")
+        values[name] = float(value) if annotation.startswith("float") else value
+    if kind is BotTriggers and "many" in values and "{n}" not in values["many"]:
+        raise ConfigError(f"{where}: bot.many must contain {{n}}, not {values['many']!r}")
+    return kind(**values)
+
+
+def _string(data: dict[str, Any], key: str, where: str, *, default: str) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: {key} must be a string, not {value!r}")
+    return value
+
+
+def _expect_table(value: Any, where: str) -> None:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table, not {value!r}")
+
+
+def _reject_unknown(table: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})"
+        )

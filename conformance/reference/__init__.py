@@ -1,0 +1,34 @@
+"""The embedded reference Direct Line 3.0 server (stand-alone: imports nothing else of the kit).
+
+Starlette on uvicorn, an in-memory store, an in-process echo bot (or forwarding to an external
+bot over the Bot Framework connector protocol). Modules, one job each:
+
+    config      ServerConfig: secret, timings, limits, bot trigger texts
+    errors      DirectLineError and the ErrorResponse body of every refusal
+    wire        strict JSON in, safe JSON out
+    tokens      secret / conversation token / stream token checks (JWT, HS256)
+    store       conversations, recorded activities, stream subscribers, uploaded files
+    activities  the shape of a client activity, timestamps
+    uploads     taking an upload body apart (raw file or multipart)
+    bot         the echo bot and the forwarding bot
+    service     DirectLineService: one method per operation (the rules live here)
+    streaming   pumping one WebSocket stream
+    middleware  CORS and the last-resort error guard
+    app         create_app: routes and thin handlers
+    server      EmbeddedServer (background thread) and serve (foreground)
+"""
+
+from .app import create_app
+from .config import ServerConfig
+from .errors import DirectLineError
+from .server import EmbeddedServer, serve
+from .service import DirectLineService
+
+__all__ = [
+    "DirectLineError",
+    "DirectLineService",
+    "EmbeddedServer",
+    "ServerConfig",
+    "create_app",
+    "serve",
+]

@@ -1,0 +1,100 @@
+"""Protocol steps the suite's tests share: preconditions, never judgements.
+
+A step does what a test needs done before it can judge its own rule (send a message, read the
+history, wait for an activity). When the target cannot do the step at all, the step raises
+PreconditionFailed: the rule under test could not be judged, which is an error verdict, not a
+failure of that rule.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from conformance import expect
+from conformance.client import SECRET, Auth, Conversation, DirectLineClient
+from conformance.errors import PreconditionFailed
+
+__all__ = [
+    "USER_ID",
+    "credential",
+    "history",
+    "message",
+    "send",
+    "unique_text",
+    "wait_for_history",
+]
+
+#: The user the suite speaks for (``dl_`` prefix: the live service's enhanced auth wants it).
+USER_ID = "dl_conformance_user"
+
+
+def unique_text(label: str) -> str:
+    """A message text no other test or run uses, so it can be found in a shared history."""
+    return f"{label} {uuid.uuid4().hex[:12]}"
+
+
+def message(text: str, *, user: str = USER_ID, **fields: Any) -> dict[str, Any]:
+    """A minimal message activity as the docs' examples send it."""
+    return {"type": "message", "from": {"id": user}, "text": text, **fields}
+
+
+def credential(conversation: Conversation) -> Auth:
+    """The credential a client uses on its conversation: the token start answered (decision 7 of
+    the catalog), or the secret when the target hands out no token."""
+    return conversation.token if conversation.token else SECRET
+
+
+def send(
+    client: DirectLineClient,
+    conversation: Conversation,
+    activity: dict[str, Any],
+    *,
+    auth: Auth | None = None,
+    what: str = "sending an activity",
+) -> str:
+    """Post ``activity`` and return the id the target answered (precondition: 2xx with an id)."""
+    answer = client.post_activity(
+        conversation.id, activity, auth=credential(conversation) if auth is None else auth
+    )
+    body = expect.precondition(answer, what)
+    activity_id = body.get("id") if isinstance(body, dict) else None
+    if not isinstance(activity_id, str) or not activity_id:
+        raise PreconditionFailed(
+            f"could not test: {what} answered {answer.status} without an id", exchange=answer
+        )
+    return activity_id
+
+
+def history(
+    client: DirectLineClient, conversation: Conversation, *, auth: Auth | None = None
+) -> list[dict[str, Any]]:
+    """Every activity of the conversation, paged by watermark (precondition: GET answers 200)."""
+    activities, _, exchanges = client.collect_activities(
+        conversation.id, auth=credential(conversation) if auth is None else auth
+    )
+    for exchange in exchanges:
+        expect.precondition(exchange, "reading the conversation's activities")
+    return activities
+
+
+def wait_for_history(
+    client: DirectLineClient,
+    conversation: Conversation,
+    predicate: Callable[[list[dict[str, Any]]], bool],
+    *,
+    timeout: float,
+    interval: float = 0.1,
+) -> list[dict[str, Any]]:
+    """Poll the history until ``predicate`` holds or ``timeout`` passes; returns the last history.
+
+    The caller judges the result: this never raises for a predicate that stays false.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        activities = history(client, conversation)
+        if predicate(activities) or time.monotonic() >= deadline:
+            return activities
+        time.sleep(interval)

@@ -1,0 +1,289 @@
+"""The pytest plugin end to end through pytester: markers, applicability, reports, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+SECRET = "plugin-test-secret-value"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caller's DIRECTLINE_* variables must not leak into the inner runs."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("DIRECTLINE_"):
+            monkeypatch.delenv(name)
+
+
+def test_unknown_requirement_id_is_a_collection_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("DL-NOPE-999")
+        def test_x():
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(["*unknown requirement 'DL-NOPE-999'*"])
+
+
+def test_tests_without_marker_are_left_alone(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_plain():\n    assert True\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    assert "directline-conformance: target" not in result.stdout.str()
+
+
+def test_missing_feature_makes_a_test_not_applicable(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".toml",
+        nows="""
+        name = "nows"
+        [features]
+        auth = true
+        """,
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("DL-STREAM-001")
+        def test_stream():
+            raise AssertionError("must not run")
+        @pytest.mark.requirement("DL-START-006")
+        def test_plain():
+            pass
+        """
+    )
+    result = pytester.runpytest(
+        "--dl-target", "http://127.0.0.1:9", "--dl-profile", "nows.toml", "-rs"
+    )
+    result.stdout.fnmatch_lines(["*not-applicable: profile 'nows' does not declare websocket*"])
+    result.assert_outcomes(passed=1, skipped=1)
+    assert result.ret == 0
+
+
+def test_violation_reads_like_a_bug_report(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        f"""
+        import pytest
+        from conformance.expect import Violation
+        @pytest.mark.requirement("DL-START-001")
+        def test_created():
+            raise Violation("201", "200 with body {{\\"token\\": \\"tok-{SECRET}\\"}}")
+        """
+    )
+    result = pytester.runpytest("--dl-target", "http://127.0.0.1:9")
+    assert result.ret == 1
+    out = result.stdout.str()
+    assert "DL-START-001 (MUST) New conversation answers 201 Created" in out
+    assert "expected: 201" in out
+    assert "observed: 200" in out
+    assert SECRET not in out
+
+
+def test_should_failure_fails_the_run_unless_relaxed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from conformance.expect import Violation
+        @pytest.mark.requirement("DL-SEND-013")
+        def test_should():
+            raise Violation("200", "202")
+        @pytest.mark.requirement("DL-START-006")
+        def test_must():
+            pass
+        """
+    )
+    assert pytester.runpytest("--dl-target", "http://127.0.0.1:9").ret == 1
+    relaxed = pytester.runpytest("--dl-target", "http://127.0.0.1:9", "--dl-fail-on", "must")
+    assert relaxed.ret == 0
+    relaxed.stdout.fnmatch_lines(["*do not fail the run*", "*DL-SEND-013 (SHOULD)*"])
+
+
+def test_may_failure_never_fails_the_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from conformance.expect import Violation
+        @pytest.mark.requirement("DL-HTTP-002")
+        def test_may():
+            raise Violation("200", "404")
+        @pytest.mark.requirement("DL-START-006")
+        def test_must():
+            pass
+        """
+    )
+    assert pytester.runpytest("--dl-target", "http://127.0.0.1:9").ret == 0
+
+
+def test_harness_error_is_its_own_outcome(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from conformance.errors import TargetTimeout
+        @pytest.mark.requirement("DL-START-001")
+        def test_times_out():
+            raise TargetTimeout("POST /conversations: no answer within 10 s")
+        """
+    )
+    result = pytester.runpytest("--dl-target", "http://127.0.0.1:9")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["*could not be judged*", "*DL-START-001*no answer within 10 s*"])
+
+
+def test_run_that_exercises_nothing_exits_2(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("DL-START-001")
+        def test_skipped():
+            pytest.skip("not today")
+        """
+    )
+    result = pytester.runpytest("--dl-target", "http://127.0.0.1:9")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["*no requirement was exercised*"])
+
+
+def test_failure_naming_one_requirement_blames_only_that_one(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from conformance.expect import Violation
+        @pytest.mark.requirement("DL-SEND-001", "DL-ACT-004")
+        def test_both():
+            raise Violation("the text intact", "trimmed", requirement="DL-ACT-004")
+        @pytest.mark.requirement("DL-SEND-001")
+        def test_send():
+            pass
+        """
+    )
+    report_dir = pytester.path / "out"
+    result = pytester.runpytest(
+        "--dl-target", "http://127.0.0.1:9", "--dl-report-dir", str(report_dir)
+    )
+    assert result.ret == 1
+    report = json.loads((report_dir / "report.json").read_text())
+    verdicts = {r["id"]: r["verdict"] for r in report["requirements"]}
+    assert verdicts["DL-ACT-004"] == "fail"
+    assert verdicts["DL-SEND-001"] == "pass"
+    assert verdicts["DL-START-001"] == "not-tested"
+
+
+def test_report_json_has_no_secret(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIRECTLINE_SECRET", SECRET)
+    pytester.makepyfile(
+        f"""
+        import pytest
+        from conformance.expect import Violation
+        @pytest.mark.requirement("DL-START-001")
+        def test_leaky():
+            raise Violation("201", "the secret {SECRET} in a message")
+        """
+    )
+    report_dir = pytester.path / "out"
+    result = pytester.runpytest(
+        "--dl-target", "http://127.0.0.1:9", "--dl-report-dir", str(report_dir)
+    )
+    text = (report_dir / "report.json").read_text()
+    assert SECRET not in text
+    assert SECRET not in result.stdout.str()
+    report = json.loads(text)
+    assert report["format"] == "directline-conformance/report/1"
+    assert report["exit_status"] == 1
+
+
+def test_bad_profile_file_is_one_clear_line(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", bad="[timings]\nstream_connect_window = 'soon'\n")
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("DL-START-001")
+        def test_x():
+            pass
+        """
+    )
+    result = pytester.runpytest("--dl-target", "http://127.0.0.1:9", "--dl-profile", "bad.toml")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["*timings.stream_connect_window must be a number*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_unreachable_target_is_one_clear_line(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIRECTLINE_SECRET", SECRET)
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("DL-START-001")
+        def test_x(dl_client):
+            pass
+        """
+    )
+    result = pytester.runpytest("--dl-target", "http://127.0.0.1:9", "--dl-timeout", "2")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["*target http://127.0.0.1:9 cannot be used*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_missing_secret_for_a_foreign_target(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("DL-START-001")
+        def test_x(dl_client):
+            pass
+        """
+    )
+    result = pytester.runpytest("--dl-target", "http://127.0.0.1:9")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["*no secret for http://127.0.0.1:9: set DIRECTLINE_SECRET*"])
+
+
+def test_header_names_target_profile_and_timings(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("DL-START-006")
+        def test_x():
+            pass
+        """
+    )
+    result = pytester.runpytest(
+        "--dl-target", "http://127.0.0.1:9/v3/directline", "--dl-eoc", "forward"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "directline-conformance: target http://127.0.0.1:9/v3/directline",
+            "*profile spec (built-in:spec); endOfConversation reading forward*",
+            "*stream window 60 s*",
+        ]
+    )
+
+
+def test_embedded_reference_server_is_started_for_a_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from conformance import expect
+        @pytest.mark.requirement("DL-START-001")
+        def test_start(dl_client, dl_target):
+            assert dl_target.embedded
+            assert dl_target.base_url.startswith("http://127.0.0.1:")
+            expect.status(dl_client.start_conversation(), 201)
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0
