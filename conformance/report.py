@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ import conformance
 if TYPE_CHECKING:
     from conformance.plugin import DirectLinePlugin
 
-__all__ = ["REPORT_FORMAT", "build_report", "write_json_report"]
+__all__ = ["REPORT_FORMAT", "build_report", "redact_strings", "write_json_report"]
 
 #: Bump when a field changes meaning; readers check it.
 REPORT_FORMAT = "directline-conformance/report/1"
@@ -79,10 +80,24 @@ def write_json_report(directory: str | Path, plugin: DirectLinePlugin, *, finish
     """Write ``report.json`` into ``directory`` (created if needed); returns its path."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(build_report(plugin, finished=finished), indent=2, ensure_ascii=False)
+    report = redact_strings(build_report(plugin, finished=finished), plugin.redactor.redact)
     path = folder / "report.json"
-    path.write_text(plugin.redactor.redact(text) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
+
+
+def redact_strings(value: Any, redact: Callable[[str], str]) -> Any:
+    """A copy of a JSON-able value with every string (keys included) passed through ``redact``.
+
+    Redacting the serialized text instead could break JSON escaping.
+    """
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(str(k)): redact_strings(v, redact) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_strings(v, redact) for v in value]
+    return value
 
 
 def _iso(timestamp: float) -> str:

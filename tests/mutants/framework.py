@@ -1,0 +1,191 @@
+"""Mutants: deliberately broken reference servers, each breaking one rule, and the runner that
+proves the suite catches exactly that.
+
+A mutant is a DirectLineService subclass (one overridden method) or a function that wraps the
+reference ASGI app (for wire-level breakage such as plain-text error bodies). It declares the
+requirement IDs the suite must fail against it, and the suite modules that judge them. The
+runner serves the mutant on 127.0.0.1, runs those modules against it in a subprocess (as a user
+would: the packaged suite, the plugin, ``--dl-target``), and reads the verdicts from report.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformance.reference.app import create_app
+from conformance.reference.config import ServerConfig
+from conformance.reference.server import EmbeddedServer
+from conformance.reference.service import DirectLineService
+from conformance.target import COMPRESSED_TIMINGS
+
+__all__ = ["MUTANTS", "Mutant", "SuiteRun", "mutant", "run_suite"]
+
+AppFactory = Callable[[ServerConfig], Any]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One broken server and the requirements the suite must fail on it (and only those)."""
+
+    name: str
+    doc: str
+    breaks: frozenset[str]
+    modules: tuple[str, ...]
+    build: AppFactory
+    #: The reading the suite certifies under.
+    end_of_conversation: str = "refuse"
+    #: The reading the server really follows (None: the same).
+    server_end_of_conversation: str | None = None
+    #: Extra ServerConfig fields (e.g. a longer bot timeout).
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+MUTANTS: list[Mutant] = []
+
+
+def mutant(
+    *breaks: str,
+    modules: tuple[str, ...] | str,
+    end_of_conversation: str = "refuse",
+    server_end_of_conversation: str | None = None,
+    **config: Any,
+) -> Callable[[Any], Any]:
+    """Register a mutant: a DirectLineService subclass, or a function ServerConfig -> ASGI app."""
+    names = (modules,) if isinstance(modules, str) else tuple(modules)
+
+    def register(target: Any) -> Any:
+        if isinstance(target, type) and issubclass(target, DirectLineService):
+
+            def build(server_config: ServerConfig, service: type = target) -> Any:
+                return create_app(server_config, service_class=service)
+
+        else:
+            build = target
+        doc = (target.__doc__ or "").strip().splitlines()[0] if target.__doc__ else target.__name__
+        MUTANTS.append(
+            Mutant(
+                name=target.__name__,
+                doc=doc,
+                breaks=frozenset(breaks),
+                modules=names,
+                build=build,
+                end_of_conversation=end_of_conversation,
+                server_end_of_conversation=server_end_of_conversation,
+                config=config,
+            )
+        )
+        return target
+
+    return register
+
+
+@dataclass
+class SuiteRun:
+    """What one run of the suite concluded."""
+
+    returncode: int
+    verdicts: dict[str, str]
+    output: str
+
+    def with_verdict(self, *verdicts: str) -> set[str]:
+        """The requirement IDs that got one of ``verdicts``."""
+        return {rid for rid, v in self.verdicts.items() if v in verdicts}
+
+
+PROFILE_TEMPLATE = """\
+name = "reference-compressed"
+description = "the reference server at the mutant runner's compressed timings"
+end_of_conversation = "{reading}"
+
+[features]
+{features}
+
+[timings]
+stream_connect_window = {stream_connect_window}
+token_lifetime = {token_lifetime}
+bot_timeout = {bot_timeout}
+delivery_timeout = {delivery_timeout}
+request_timeout = 10
+max_wait = 60
+"""
+
+
+def server_config(secret: str, end_of_conversation: str = "refuse", **extra: Any) -> ServerConfig:
+    """The reference server's config at the compressed timings the suite is told about."""
+    fields: dict[str, Any] = {
+        "stream_window": COMPRESSED_TIMINGS["stream_connect_window"],
+        "token_lifetime": int(COMPRESSED_TIMINGS["token_lifetime"]),
+        "bot_timeout": COMPRESSED_TIMINGS["bot_timeout"],
+        "end_of_conversation": end_of_conversation,
+        **extra,
+    }
+    return ServerConfig(secret=secret, **fields)
+
+
+def mutant_config(m: Mutant, secret: str) -> ServerConfig:
+    """The server config a mutant runs with."""
+    return server_config(secret, m.server_end_of_conversation or m.end_of_conversation, **m.config)
+
+
+def run_suite(
+    app: Any,
+    *,
+    secret: str,
+    modules: tuple[str, ...],
+    workdir: Path,
+    end_of_conversation: str = "refuse",
+    timeout: float = 300.0,
+) -> SuiteRun:
+    """Serve ``app`` on loopback and run the packaged suite modules against it."""
+    from conformance.profile import PROFILE_FEATURES
+
+    features = "\n".join(
+        f"{name} = {'false' if name == 'enhanced_auth' else 'true'}" for name in PROFILE_FEATURES
+    )
+    profile = workdir / "profile.toml"
+    profile.write_text(
+        PROFILE_TEMPLATE.format(
+            reading=end_of_conversation, features=features, **COMPRESSED_TIMINGS
+        ),
+        encoding="utf-8",
+    )
+    report_dir = workdir / "report"
+    targets = [f"conformance.suite.{module}" for module in modules]
+    with EmbeddedServer(app=app) as server:
+        command = [
+            sys.executable, "-m", "pytest", "--pyargs", *targets,
+            "-p", "no:cacheprovider", "--noconftest", "-c", os.devnull,
+            "--rootdir", str(workdir), "-q", "--tb=line", "-p", "no:randomly",
+            "--dl-target", str(server.base_url), "--dl-profile", str(profile),
+            "--dl-report-dir", str(report_dir),
+        ]  # fmt: skip
+        environment = {**os.environ, "DIRECTLINE_SECRET": secret}
+        environment.pop("DIRECTLINE_TARGET", None)
+        completed = subprocess.run(
+            command,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=workdir,
+            check=False,
+        )
+    output = completed.stdout + completed.stderr
+    report = report_dir / "report.json"
+    if not report.exists():
+        raise AssertionError(f"the suite wrote no report (exit {completed.returncode}):\n{output}")
+    data = json.loads(report.read_text(encoding="utf-8"))
+    verdicts = {r["id"]: r["verdict"] for r in data["requirements"]}
+    return SuiteRun(completed.returncode, verdicts, output)
+
+
+def new_secret() -> str:
+    return "mutant-" + secrets.token_urlsafe(16)

@@ -1,0 +1,49 @@
+"""Every mutant is caught by exactly the requirements it breaks; the faithful server by none.
+
+A conformance check is only worth something if it fails on a server that breaks its rule, and
+only on such a server: each mutant must fail exactly its declared requirements, nothing more.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conformance.reference.app import create_app
+from tests.mutants.catalogue import MUTANTS
+from tests.mutants.framework import Mutant, mutant_config, new_secret, run_suite, server_config
+
+
+@pytest.mark.parametrize("broken", MUTANTS, ids=lambda m: m.name)
+def test_mutant_fails_exactly_its_requirements(broken: Mutant, tmp_path: Path) -> None:
+    secret = new_secret()
+    run = run_suite(
+        broken.build(mutant_config(broken, secret)),
+        secret=secret,
+        modules=broken.modules,
+        workdir=tmp_path,
+        end_of_conversation=broken.end_of_conversation,
+    )
+    failed = run.with_verdict("fail")
+    assert failed == set(broken.breaks), (
+        f"{broken.name} ({broken.doc}): expected exactly {sorted(broken.breaks)} to fail, "
+        f"failed {sorted(failed)}\n{run.output[-4000:]}"
+    )
+    assert run.returncode == 1
+
+
+@pytest.mark.parametrize("reading", ["refuse", "forward"])
+def test_faithful_reference_fails_nothing(reading: str, tmp_path: Path) -> None:
+    secret = new_secret()
+    modules = sorted({module for m in MUTANTS for module in m.modules})
+    run = run_suite(
+        create_app(server_config(secret, reading)),
+        secret=secret,
+        modules=tuple(modules),
+        workdir=tmp_path,
+        end_of_conversation=reading,
+    )
+    bad = run.with_verdict("fail", "error", "unexpected-pass")
+    assert not bad, f"the faithful reference got {sorted(bad)}:\n{run.output[-4000:]}"
+    assert run.returncode == 0
