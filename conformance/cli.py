@@ -196,11 +196,8 @@ def _serve(options: argparse.Namespace, extra: list[str]) -> int:
         print(f"{PROG} serve: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-    def announce(base_url: str) -> None:
-        print(f"Direct Line 3.0 reference server at {base_url}", flush=True)
-        if generated:
-            print(f"secret (generated): {secret}", flush=True)
-        print("press Ctrl-C to stop", flush=True)
+    def announce(line: str) -> None:
+        print(line, flush=True)
 
     try:
         serve(
@@ -209,6 +206,7 @@ def _serve(options: argparse.Namespace, extra: list[str]) -> int:
             port=options.port,
             announce=announce,
             allow_public=options.allow_public,
+            show_secret=generated,
         )
     except (OSError, ValueError) as exc:
         print(f"{PROG} serve: error: {exc}", file=sys.stderr)

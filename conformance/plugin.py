@@ -96,6 +96,7 @@ class DirectLinePlugin:
         self._redactor: Any = None
         self._limiter: Any = None
         self._budget: Any = None
+        self._expectations: dict[str, str] | None = None
 
     # -- lazily resolved state -------------------------------------------------------------
     @property
@@ -137,6 +138,18 @@ class DirectLinePlugin:
             if secret:
                 self._redactor.add_secret(secret, env_var=self.settings["secret_env"])
         return self._redactor
+
+    @property
+    def expectations(self) -> dict[str, str]:
+        """Known deviations of the target (requirement ID -> reason), from --dl-expect."""
+        if self._expectations is None:
+            from conformance.expectations import load_expectations
+
+            path = self.settings.get("expect")
+            self._expectations = (
+                self._guard(lambda: load_expectations(path, self.catalog)) if path else {}
+            )
+        return self._expectations
 
     @property
     def fail_on(self) -> str:
@@ -263,6 +276,7 @@ class DirectLinePlugin:
                 returncode=pytest.ExitCode.USAGE_ERROR,
             )
         profile = self.profile
+        _ = self.expectations  # a bad expectations file stops the run before any test
         for item in marked:
             missing: list[str] = []
             for rid in requirement_ids(item):
@@ -296,7 +310,14 @@ class DirectLinePlugin:
             f"{'as answered' if t.token_lifetime is None else f'{t.token_lifetime:g} s'}, "
             f"request timeout {t.request_timeout:g} s, bot timeout {t.bot_timeout:g} s; "
             f"fail on {self.fail_on.upper()}",
-        ]
+        ] + (
+            [
+                f"  expectations: {self.settings['expect']} "
+                f"({len(self.expectations)} known deviations)"
+            ]
+            if self.expectations
+            else []
+        )
 
     # -- outcomes -------------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
@@ -423,7 +444,7 @@ class DirectLinePlugin:
             return
         from conformance.verdicts import compute_verdicts, exit_status
 
-        self.verdicts = compute_verdicts(self.catalog, self.results.values())
+        self.verdicts = compute_verdicts(self.catalog, self.results.values(), self.expectations)
         session.exitstatus = exit_status(self.verdicts, self.fail_on)
         report_dir = self.settings.get("report_dir")
         if report_dir:
@@ -455,6 +476,11 @@ class DirectLinePlugin:
             )
             for v in ignored:
                 tr.write_line(f"  {v.requirement.id} ({v.requirement.level}) {v.requirement.title}")
+        expected = [v for v in self.verdicts if v.verdict.value == "expected-fail"]
+        if expected:
+            tr.write_line("expected failures (listed in the expectations file):")
+            for v in expected:
+                tr.write_line(f"  {v.requirement.id}: {v.reason[:160]}")
         errors = [v for v in self.verdicts if v.verdict.value == "error"]
         if errors:
             tr.write_line(

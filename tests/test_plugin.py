@@ -287,3 +287,45 @@ def test_embedded_reference_server_is_started_for_a_fixture(pytester: pytest.Pyt
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
     assert result.ret == 0
+
+
+def test_expected_failure_does_not_fail_the_run_but_a_fix_does(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", expect='[expected]\n"DL-START-001" = "answers 200, known"\n')
+    pytester.makepyfile(
+        test_broken="""
+        import pytest
+        from conformance.expect import Violation
+        @pytest.mark.requirement("DL-START-001")
+        def test_created():
+            raise Violation("201", "200")
+        """
+    )
+    result = pytester.runpytest("--dl-target", "http://127.0.0.1:9", "--dl-expect", "expect.toml")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*expected failures*", "*DL-START-001: answers 200, known*"])
+    pytester.makepyfile(
+        test_broken="""
+        import pytest
+        @pytest.mark.requirement("DL-START-001")
+        def test_created():
+            pass
+        """
+    )
+    fixed = pytester.runpytest("--dl-target", "http://127.0.0.1:9", "--dl-expect", "expect.toml")
+    assert fixed.ret == 1
+    fixed.stdout.fnmatch_lines(["*failing requirements*", "*DL-START-001*"])
+
+
+def test_expectations_file_with_unknown_id_is_rejected(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", expect='[expected]\n"DL-NOPE-001" = "why"\n')
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("DL-START-001")
+        def test_x():
+            pass
+        """
+    )
+    result = pytester.runpytest("--dl-target", "http://127.0.0.1:9", "--dl-expect", "expect.toml")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["*'DL-NOPE-001' is not a requirement of the catalog*"])

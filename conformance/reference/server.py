@@ -46,7 +46,7 @@ def is_loopback(host: str) -> bool:
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A bound (not yet listening) TCP socket; uvicorn starts listening on it."""
+    """A bound, listening TCP socket: connections queue up even before uvicorn's loop runs."""
     family, kind, proto, _name, address = socket.getaddrinfo(
         host.strip("[]"), port, type=socket.SOCK_STREAM
     )[0]
@@ -54,6 +54,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        sock.listen(2048)
     except OSError:
         sock.close()
         raise

@@ -78,19 +78,20 @@ def _split_params(value: str) -> list[str]:
 
 
 def _unquote_value(value: str) -> str:
+    """Strip quotes; only `\\"` and `\\\\` are escapes, so a Windows path keeps its backslashes."""
     value = value.strip()
     if len(value) >= 2 and value[0] == value[-1] == '"':
         inner = value[1:-1]
         out: list[str] = []
-        escaped = False
-        for ch in inner:
-            if escaped:
-                out.append(ch)
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            else:
-                out.append(ch)
+        index = 0
+        while index < len(inner):
+            ch = inner[index]
+            if ch == "\\" and index + 1 < len(inner) and inner[index + 1] in '"\\':
+                out.append(inner[index + 1])
+                index += 2
+                continue
+            out.append(ch)
+            index += 1
         return "".join(out)
     return value
 
