@@ -438,6 +438,8 @@ class DirectLinePlugin:
             self._server = None
         if not self.active or hasattr(self.config, "workerinput"):
             return
+        if self.config.option.collectonly:
+            return
         if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR):
             return
         if exitstatus == pytest.ExitCode.USAGE_ERROR:

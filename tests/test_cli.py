@@ -1,0 +1,73 @@
+"""The directline-conformance command as a user runs it: exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def cli(*args: str, secret: str | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DIRECTLINE_")}
+    if secret:
+        environment["DIRECTLINE_SECRET"] = secret
+    return subprocess.run(
+        [sys.executable, "-m", "conformance.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+        check=False,
+    )
+
+
+def test_requirements_lists_the_whole_catalog_with_coverage() -> None:
+    result = cli("requirements", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert len(rows) == 139
+    start = next(r for r in rows if r["id"] == "DL-START-001")
+    assert start["tests"] == [
+        "conformance/suite/test_start_conversation.py::test_new_conversation_answers_201"
+    ]
+    assert "requirements covered by a test" in result.stderr
+
+
+def test_unreachable_target_exits_2_with_one_clear_line() -> None:
+    result = cli(
+        "run", "--target", "http://127.0.0.1:9/v3/directline", "-k", "start", secret="s3cr3t-xyz"
+    )
+    assert result.returncode == 2
+    assert "cannot be used" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "s3cr3t-xyz" not in result.stdout + result.stderr
+
+
+def test_bad_target_url_exits_2() -> None:
+    result = cli("run", "--target", "ftp://example/v3/directline", secret="s3cr3t-xyz")
+    assert result.returncode == 2
+    assert "must start with http" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("args", [("run", "--bogus"), ("frobnicate",), ("run", "--fail-on", "may")])
+def test_bad_arguments_exit_2(args: tuple[str, ...]) -> None:
+    result = cli(*args)
+    assert result.returncode == 2
+    assert "usage:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_profiles_lists_the_builtins() -> None:
+    result = cli("profiles")
+    assert result.returncode == 0
+    assert "reference" in result.stdout and "spec" in result.stdout
+
+
+def test_serve_refuses_a_public_address() -> None:
+    result = cli("serve", "--host", "0.0.0.0", "--port", "0")
+    assert result.returncode == 2
+    assert "not a loopback address" in result.stderr
