@@ -212,8 +212,7 @@ class Redactor:
             if forms <= self._values:
                 return
             self._values |= forms
-            ordered = sorted(self._values, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+            self._pattern = None  # rebuilt on the next redact(): adding must stay cheap
 
     def add_secret(self, value: str | None, *, env_var: str = SECRET_ENV) -> None:
         """Register the Direct Line secret: hidden like any value, and written as ``"$ENV_VAR"``
@@ -231,10 +230,18 @@ class Redactor:
     def __contains__(self, value: object) -> bool:
         return value in self._values
 
+    def _compiled(self) -> re.Pattern[str] | None:
+        """One alternation of every registered value, longest first, compiled once per change."""
+        with self._lock:
+            if self._pattern is None and self._values:
+                ordered = sorted(self._values, key=len, reverse=True)
+                self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+            return self._pattern
+
     def redact(self, text: str) -> str:
         if not text:
             return text
-        pattern = self._pattern
+        pattern = self._compiled()
         if pattern is not None:
             text = pattern.sub(REDACTED, text)
         text = _AUTH_LINE.sub(_redact_auth_match, text)

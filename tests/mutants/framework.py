@@ -142,7 +142,7 @@ def run_suite(
     modules: tuple[str, ...],
     workdir: Path,
     end_of_conversation: str = "refuse",
-    timeout: float = 300.0,
+    timeout: float = 1200.0,
 ) -> SuiteRun:
     """Serve ``app`` on loopback and run the packaged suite modules against it."""
     from conformance.profile import PROFILE_FEATURES

@@ -1,0 +1,634 @@
+"""Authentication and tokens: the ``Authorization`` header, the secret, conversation tokens,
+``tokens/generate`` and ``tokens/refresh`` (authentication page, API reference § Headers,
+§ HTTP status codes, § Token operations).
+
+Credentials: a conversation's operations use the token its start answered (decision 7 of the
+catalog); the rules about the secret use the secret. Wrong credentials are 401 or 403 where the
+catalog allows both (decision 6). Expiry rules wait out the token lifetime: the profile's
+``token_lifetime``, else the ``expires_in`` the target answered.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+from conformance import expect
+from conformance.client import (
+    NOBODY,
+    SECRET,
+    Auth,
+    Conversation,
+    DirectLineClient,
+    RawAuth,
+    UploadFile,
+)
+from conformance.errors import PreconditionFailed
+from conformance.evidence import Exchange
+from conformance.profile import Profile
+from conformance.suite import steps
+
+requirement = pytest.mark.requirement
+
+#: A credential no Direct Line service ever issued (well-formed: one token68 word).
+UNKNOWN_CREDENTIAL = "not-a-real-secret-" + uuid.uuid4().hex
+#: The official client refreshes its token on a fixed 15-minute timer (DL-TOKEN-013).
+MIN_TOKEN_LIFETIME = 900
+
+Operation = tuple[str, Callable[[Auth], Exchange]]
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def operations(
+    client: DirectLineClient, conversation: Conversation, profile: Profile
+) -> list[Operation]:
+    """Every operation the target declares, each as (name, call with a given credential)."""
+    cid = conversation.id
+    ops: list[Operation] = [
+        ("start (POST /conversations)", lambda auth: client.start_conversation(auth=auth)),
+        (
+            "send (POST /conversations/{id}/activities)",
+            lambda auth: client.post_activity(
+                cid, steps.message(steps.unique_text("auth")), auth=auth
+            ),
+        ),
+        (
+            "GET /conversations/{id}/activities",
+            lambda auth: client.get_activities(cid, auth=auth),
+        ),
+    ]
+    if profile.supports("reconnect"):
+        ops.append(
+            ("reconnect (GET /conversations/{id})", lambda auth: client.reconnect(cid, auth=auth))
+        )
+    if profile.supports("upload"):
+        ops.append(
+            (
+                "upload (POST /conversations/{id}/upload)",
+                lambda auth: client.upload(
+                    cid,
+                    [UploadFile("auth.txt", b"authentication check\n", "text/plain")],
+                    user_id=steps.USER_ID,
+                    single=True,
+                    auth=auth,
+                ),
+            )
+        )
+    if profile.supports("tokens"):
+        ops.append(
+            ("POST /tokens/generate", lambda auth: client.generate_token(auth=auth)),
+        )
+    return ops
+
+
+def judge_each(
+    answers: list[tuple[str, Exchange]],
+    allowed: range | tuple[int, ...],
+    expected: str,
+    *,
+    error_body: bool = False,
+) -> None:
+    """Every answer has an allowed status (and an ErrorResponse if asked); one Violation naming
+    every operation that did not."""
+    bad: list[str] = []
+    shown: list[Exchange] = []
+    for name, answer in answers:
+        if answer.status not in allowed:
+            bad.append(f"{name}: {expect.describe_status(answer)}")
+            shown.append(answer)
+            continue
+        if error_body:
+            try:
+                expect.error_response(answer)
+            except expect.Violation as missing:
+                bad.append(f"{name}: {answer.status} without an ErrorResponse ({missing.observed})")
+                shown.append(answer)
+    expect.that(not bad, expected, "; ".join(bad), shown)
+
+
+def _accepted(answer: Exchange) -> bool:
+    return answer.status is not None and 200 <= answer.status < 300
+
+
+def start_token(conversation: Conversation) -> str:
+    """The token start answered (precondition: there is one)."""
+    if not conversation.token:
+        raise PreconditionFailed(
+            "could not test: the start answer has no token (DL-START-003 judges that)",
+            exchange=conversation.answer,
+        )
+    return conversation.token
+
+
+def answered_token(answer: Exchange, what: str) -> str:
+    """The ``token`` of a 2xx answer (precondition)."""
+    body = expect.precondition(answer, what)
+    token = body.get("token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token:
+        raise PreconditionFailed(f"could not test: {what} answered no token", exchange=answer)
+    return token
+
+
+def generated(client: DirectLineClient, *, body: object = NOBODY) -> tuple[str, str, Exchange]:
+    """(conversationId, token, answer) of a generate with the secret (precondition)."""
+    answer = client.generate_token(body=body)
+    token = answered_token(answer, "generating a token")
+    data = answer.json_or_none()
+    conversation_id = data.get("conversationId") if isinstance(data, dict) else None
+    if not isinstance(conversation_id, str) or not conversation_id:
+        raise PreconditionFailed(
+            "could not test: tokens/generate answered no conversationId", exchange=answer
+        )
+    return conversation_id, token, answer
+
+
+def lifetime(profile: Profile, conversation: Conversation) -> float:
+    """Seconds the start token lives: the profile's token_lifetime, else the answered
+    expires_in (precondition: an integer > 0)."""
+    declared = profile.timings.token_lifetime
+    if declared is not None:
+        return float(declared)
+    if conversation.expires_in is None or conversation.expires_in <= 0:
+        raise PreconditionFailed(
+            "could not test: the start answer has no integer expires_in > 0 to wait out",
+            exchange=conversation.answer,
+        )
+    return float(conversation.expires_in)
+
+
+def margin(seconds: float) -> float:
+    """The timing margin of the brief: min(5 s, a quarter of the period)."""
+    return min(5.0, seconds / 4)
+
+
+def within_max_wait(profile: Profile, wait: float, what: str) -> None:
+    if wait > profile.timings.max_wait:
+        pytest.skip(
+            f"not-applicable: {what} needs a wait of {wait:g} s, more than the profile's "
+            f"max_wait of {profile.timings.max_wait:g} s"
+        )
+
+
+def sleep_until(deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining > 0:
+        time.sleep(remaining)
+
+
+def timed_start(client: DirectLineClient) -> tuple[Conversation, float, float]:
+    """A conversation started with the secret, with the monotonic times just before the request
+    and just after its answer (the token was issued in between)."""
+    before = time.monotonic()
+    conversation = client.new_conversation()
+    return conversation, before, time.monotonic()
+
+
+def expired_refusal(answer: Exchange, what: str) -> None:
+    """403 with an ErrorResponse whose ``error.code`` is ``TokenExpired``."""
+    expect.status(answer, 403, what=what)
+    body = expect.error_response(answer)
+    expect.equal(body["error"].get("code"), "TokenExpired", "error.code", [answer])
+
+
+# --- Authentication -------------------------------------------------------------------------
+
+
+@requirement("DL-AUTH-001")
+def test_missing_authorization_answers_401(
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
+) -> None:
+    """Every operation without an ``Authorization`` header is refused with 401 and an
+    ErrorResponse."""
+    answers = [
+        (name, call(None)) for name, call in operations(dl_client, dl_conversation, dl_profile)
+    ]
+    judge_each(
+        answers,
+        (401,),
+        "401 with an ErrorResponse on every operation sent without an Authorization header",
+        error_body=True,
+    )
+
+
+@requirement("DL-AUTH-002")
+def test_malformed_authorization_answers_401(
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
+) -> None:
+    """A malformed ``Authorization`` header is refused with 401 on every operation; the scheme
+    name is case-insensitive, so ``bearer <secret>`` is accepted."""
+    secret = dl_client.secret or ""
+    malformed = {
+        "Basic credentials": RawAuth("Basic ZGlyZWN0bGluZTpjb25mb3JtYW5jZQ=="),
+        "'Bearer' with no credential": RawAuth("Bearer"),
+        "a credential without a scheme": RawAuth(secret),
+    }
+    ops = operations(dl_client, dl_conversation, dl_profile)
+    answers = [
+        (f"{name} with {form}", call(auth))
+        for form, auth in malformed.items()
+        for name, call in ops
+    ]
+    judge_each(answers, (401,), "401 on every operation with a malformed Authorization header")
+    # Case-insensitivity is judged only where the canonical 'Bearer <secret>' is accepted.
+    lower = [
+        (f"{name} with 'bearer <secret>'", call(RawAuth(f"bearer {secret}")))
+        for name, call in ops
+        if _accepted(call(RawAuth(f"Bearer {secret}")))
+    ]
+    if not lower:
+        raise PreconditionFailed(
+            "could not test the scheme's case: no operation accepted 'Bearer <secret>'"
+        )
+    judge_each(
+        lower,
+        range(200, 300),
+        "a 2xx on every operation with the scheme written 'bearer' (RFC 7235: case-insensitive)",
+    )
+
+
+@requirement("DL-AUTH-003")
+def test_unknown_credential_is_refused(
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
+) -> None:
+    """A well-formed but unknown secret or token is refused with 403 (401 tolerated) on every
+    operation."""
+    answers = [
+        (name, call(UNKNOWN_CREDENTIAL))
+        for name, call in operations(dl_client, dl_conversation, dl_profile)
+    ]
+    judge_each(answers, (403, 401), "403 (or 401) on every operation with an unknown credential")
+
+
+@requirement("DL-AUTH-004")
+def test_secret_works_on_every_operation(dl_client: DirectLineClient, dl_profile: Profile) -> None:
+    """The secret starts conversations and can use every operation of any of the bot's
+    conversations (one it started, and one started with a generated token)."""
+    started = dl_client.start_conversation()
+    answers: list[tuple[str, Exchange]] = [("start with the secret", started)]
+    conversation = dl_client.new_conversation()
+    targets = [("a conversation started with the secret", conversation)]
+    if dl_profile.supports("tokens"):
+        _, token, _ = generated(dl_client)
+        targets.append(
+            (
+                "a conversation started with a generated token",
+                dl_client.new_conversation(auth=token),
+            )
+        )
+    for label, target in targets:
+        answers.append(
+            (
+                f"send to {label}",
+                dl_client.post_activity(
+                    target.id, steps.message(steps.unique_text("secret")), auth=SECRET
+                ),
+            )
+        )
+        answers.append((f"GET activities of {label}", dl_client.get_activities(target.id)))
+        if dl_profile.supports("reconnect"):
+            answers.append((f"reconnect to {label}", dl_client.reconnect(target.id)))
+    judge_each(answers, range(200, 300), "a 2xx on every operation made with the secret")
+
+
+@requirement("DL-AUTH-005")
+def test_conversation_tokens_authorize_every_operation(
+    dl_client: DirectLineClient, dl_profile: Profile
+) -> None:
+    """The token start answered authorizes every operation on its conversation; so do the
+    tokens reconnect and refresh answer."""
+    conversation = dl_client.new_conversation()
+    token = start_token(conversation)
+    cid = conversation.id
+    answers: list[tuple[str, Exchange]] = [
+        (
+            "send with the start token",
+            dl_client.post_activity(cid, steps.message(steps.unique_text("token")), auth=token),
+        ),
+        ("GET activities with the start token", dl_client.get_activities(cid, auth=token)),
+    ]
+    if dl_profile.supports("upload"):
+        answers.append(
+            (
+                "upload with the start token",
+                dl_client.upload(
+                    cid,
+                    [UploadFile("token.txt", b"uploaded with the start token\n", "text/plain")],
+                    user_id=steps.USER_ID,
+                    single=True,
+                    auth=token,
+                ),
+            )
+        )
+    if dl_profile.supports("reconnect"):
+        reconnected = dl_client.reconnect(cid, auth=token)
+        answers.append(("reconnect with the start token", reconnected))
+        if reconnected.status == 200:
+            again = answered_token(reconnected, "reconnecting")
+            answers.append(
+                (
+                    "send with the token reconnect answered",
+                    dl_client.post_activity(
+                        cid, steps.message(steps.unique_text("reconnect token")), auth=again
+                    ),
+                )
+            )
+            answers.append(
+                (
+                    "GET activities with the token reconnect answered",
+                    dl_client.get_activities(cid, auth=again),
+                )
+            )
+    if dl_profile.supports("tokens"):
+        refreshed = answered_token(dl_client.refresh_token(auth=token), "refreshing the token")
+        answers.append(
+            (
+                "GET activities with the token refresh answered",
+                dl_client.get_activities(cid, auth=refreshed),
+            )
+        )
+    judge_each(answers, range(200, 300), "a 2xx on every operation with the conversation's tokens")
+
+
+@requirement("DL-AUTH-006")
+def test_generate_refuses_a_token(dl_client: DirectLineClient) -> None:
+    """``tokens/generate`` needs the secret: a conversation token is refused there."""
+    token = start_token(dl_client.new_conversation())
+    answer = dl_client.generate_token(auth=token)
+    expect.status(answer, 401, 403, what="tokens/generate with a conversation token")
+
+
+@pytest.mark.slow
+@requirement("DL-AUTH-007")
+def test_expired_token_answers_403_token_expired(
+    dl_client: DirectLineClient, dl_profile: Profile
+) -> None:
+    """A token used after its lifetime is refused with 403 and ``error.code`` TokenExpired."""
+    conversation, issued_before, _ = timed_start(dl_client)
+    token = start_token(conversation)
+    life = lifetime(dl_profile, conversation)
+    within_max_wait(dl_profile, life + margin(life), "waiting out the token lifetime")
+    sleep_until(issued_before + life + margin(life))
+    answer = dl_client.get_activities(conversation.id, auth=token)
+    expired_refusal(
+        answer, f"GET activities with a token {life + margin(life):g} s after it was issued"
+    )
+
+
+@pytest.mark.slow
+@requirement("DL-AUTH-008")
+def test_token_accepted_for_its_whole_lifetime(
+    dl_client: DirectLineClient, dl_profile: Profile
+) -> None:
+    """A token is accepted for its whole lifetime (tried at 90% of it, for clock skew)."""
+    conversation, _, issued_after = timed_start(dl_client)
+    token = start_token(conversation)
+    life = lifetime(dl_profile, conversation)
+    within_max_wait(dl_profile, 0.9 * life, "using a token near the end of its lifetime")
+    sleep_until(issued_after + 0.9 * life)
+    answer = dl_client.get_activities(conversation.id, auth=token)
+    expect.status(
+        answer, 200, what=f"GET activities with a token at 90% of its {life:g} s lifetime"
+    )
+
+
+# --- Tokens ---------------------------------------------------------------------------------
+
+
+@requirement("DL-TOKEN-001")
+def test_generate_answers_200_with_conversation(dl_client: DirectLineClient) -> None:
+    """Generate with the secret answers 200 with conversationId, token (strings) and an integer
+    expires_in > 0."""
+    answer = dl_client.generate_token()
+    expect.status(answer, 200, what="tokens/generate with the secret")
+    expect.conforms(
+        expect.json_object(answer), "generate-token-answer", [answer], what="the generate answer"
+    )
+
+
+@requirement("DL-TOKEN-002")
+def test_generate_answers_no_stream_url(dl_client: DirectLineClient) -> None:
+    """Generate creates no stream URL: it does not start the conversation."""
+    answer = dl_client.generate_token()
+    body = expect.precondition(answer, "generating a token")
+    url = body.get("streamUrl") if isinstance(body, dict) else None
+    expect.that(url is None, "no streamUrl in the generate answer", f"streamUrl {url!r}", [answer])
+
+
+@requirement("DL-TOKEN-003")
+def test_each_generate_is_a_new_conversation(dl_client: DirectLineClient) -> None:
+    """Two generates give two different conversation ids and two different tokens."""
+    first_id, first_token, first = generated(dl_client)
+    second_id, second_token, second = generated(dl_client)
+    expect.that(
+        first_id != second_id,
+        "two different conversationIds",
+        f"the conversationId {first_id!r} twice",
+        [first, second],
+    )
+    expect.that(
+        first_token != second_token,
+        "two different tokens",
+        "the same token twice",
+        [first, second],
+    )
+
+
+@requirement("DL-TOKEN-004")
+def test_generated_token_starts_its_own_conversation(dl_client: DirectLineClient) -> None:
+    """A start with a generated token answers 201 for the conversation generate named."""
+    conversation_id, token, answer = generated(dl_client)
+    started = dl_client.start_conversation(auth=token)
+    expect.status(started, 201, what="starting with a generated token")
+    body = expect.json_object(started)
+    expect.equal(body.get("conversationId"), conversation_id, "conversationId", [answer, started])
+
+
+@requirement("DL-TOKEN-005")
+def test_generate_accepts_no_body_and_token_parameters(dl_client: DirectLineClient) -> None:
+    """Generate answers 200 with no body and with a TokenParameters body."""
+    bare = dl_client.generate_token()
+    expect.status(bare, 200, what="tokens/generate without a body")
+    with_body = dl_client.generate_token(
+        body={
+            "user": {"id": steps.USER_ID, "name": "Conformance"},
+            "trustedOrigins": ["https://conformance.example"],
+        }
+    )
+    expect.status(with_body, 200, what="tokens/generate with a TokenParameters body")
+
+
+@requirement("DL-TOKEN-006")
+def test_embedded_user_is_the_only_sender(dl_client: DirectLineClient, dl_profile: Profile) -> None:
+    """With a token embedding a ``dl_`` user, a send claiming another ``from.id`` is recorded
+    under the embedded id (or, with enhanced_auth, refused); the other id is never recorded."""
+    embedded = f"dl_bound_{uuid.uuid4().hex[:10]}"
+    impostor = f"dl_other_{uuid.uuid4().hex[:10]}"
+    _, generated_token, _ = generated(dl_client, body={"user": {"id": embedded}})
+    conversation = dl_client.new_conversation(auth=generated_token)
+    token = conversation.token or generated_token
+    text = steps.unique_text("impostor")
+    sent = dl_client.post_activity(conversation.id, steps.message(text, user=impostor), auth=token)
+    activities = steps.history(dl_client, conversation, auth=token)
+    recorded_as = [
+        (a.get("from") or {}).get("id") for a in activities if isinstance(a.get("from"), dict)
+    ]
+    expect.that(
+        impostor not in recorded_as,
+        f"no activity recorded from the client-claimed from.id {impostor!r}",
+        f"from.ids in the history: {recorded_as!r}",
+        [sent],
+    )
+    if sent.status is not None and 400 <= sent.status < 500:
+        expect.that(
+            dl_profile.supports("enhanced_auth"),
+            f"the send recorded under the embedded user {embedded!r} (a refusal is allowed "
+            "only with enhanced_auth)",
+            f"refused: {expect.describe_status(sent)}",
+            [sent],
+        )
+        return
+    body = expect.precondition(sent, "sending with a forged from.id")
+    activity_id = body.get("id") if isinstance(body, dict) else None
+    mine = [a for a in activities if a.get("id") == activity_id or a.get("text") == text]
+    expect.that(
+        bool(mine),
+        f"the accepted send {activity_id!r} in the history",
+        f"{len(activities)} activities, not it",
+        [sent],
+    )
+    expect.equal(
+        (mine[0].get("from") or {}).get("id"), embedded, "from.id of the recorded send", [sent]
+    )
+
+
+@requirement("DL-TOKEN-007")
+def test_refresh_answers_new_token_same_conversation(dl_client: DirectLineClient) -> None:
+    """Refresh with a valid token answers 200 with a new token, an integer expires_in > 0 and
+    the same conversationId."""
+    conversation = dl_client.new_conversation()
+    token = start_token(conversation)
+    answer = dl_client.refresh_token(auth=token)
+    expect.status(answer, 200, what="tokens/refresh with a valid token")
+    body = expect.json_object(answer)
+    expect.conforms(body, "refresh-token-answer", [answer], what="the refresh answer")
+    expect.equal(body["conversationId"], conversation.id, "conversationId", [answer])
+    expect.that(
+        body["token"] != token,
+        "a new token",
+        "the token that was refreshed, unchanged",
+        [answer],
+    )
+
+
+@requirement("DL-TOKEN-008")
+def test_refreshed_token_works_on_the_conversation(dl_client: DirectLineClient) -> None:
+    """A refreshed token can send to and read its conversation."""
+    conversation = dl_client.new_conversation()
+    token = answered_token(
+        dl_client.refresh_token(auth=start_token(conversation)), "refreshing the token"
+    )
+    sent = dl_client.post_activity(
+        conversation.id, steps.message(steps.unique_text("refreshed")), auth=token
+    )
+    expect.status(sent, range(200, 300), what="sending with the refreshed token")
+    read = dl_client.get_activities(conversation.id, auth=token)
+    expect.status(read, 200, what="GET activities with the refreshed token")
+
+
+@requirement("DL-TOKEN-009")
+def test_token_refreshes_repeatedly(dl_client: DirectLineClient) -> None:
+    """A token can be refreshed again and again: three refreshes in a chain answer 200."""
+    token = start_token(dl_client.new_conversation())
+    for round_ in (1, 2, 3):
+        answer = dl_client.refresh_token(auth=token)
+        expect.status(
+            answer, 200, what=f"refresh number {round_} (of the previous refresh's token)"
+        )
+        token = answered_token(answer, f"refresh number {round_}")
+
+
+@pytest.mark.slow
+@requirement("DL-TOKEN-010")
+def test_expired_token_cannot_be_refreshed(
+    dl_client: DirectLineClient, dl_profile: Profile
+) -> None:
+    """Refreshing an expired token is refused with 403 and TokenExpired."""
+    conversation, issued_before, _ = timed_start(dl_client)
+    token = start_token(conversation)
+    life = lifetime(dl_profile, conversation)
+    within_max_wait(dl_profile, life + margin(life), "waiting out the token lifetime")
+    sleep_until(issued_before + life + margin(life))
+    answer = dl_client.refresh_token(auth=token)
+    expired_refusal(answer, f"tokens/refresh {life + margin(life):g} s after the token was issued")
+
+
+@pytest.mark.slow
+@requirement("DL-TOKEN-011")
+def test_refresh_renews_the_lifetime(dl_client: DirectLineClient, dl_profile: Profile) -> None:
+    """A token refreshed near its end still works after the old token's expiry."""
+    conversation, issued_before, issued_after = timed_start(dl_client)
+    token = start_token(conversation)
+    life = lifetime(dl_profile, conversation)
+    within_max_wait(dl_profile, life + margin(life), "waiting past the old token's expiry")
+    sleep_until(issued_after + 0.9 * life)
+    refreshed = answered_token(
+        dl_client.refresh_token(auth=token), "refreshing at 90% of the lifetime"
+    )
+    sleep_until(issued_before + life + margin(life))
+    answer = dl_client.get_activities(conversation.id, auth=refreshed)
+    expect.status(
+        answer,
+        200,
+        what=f"GET activities with the refreshed token, {margin(life):g} s after the old "
+        "token expired",
+    )
+
+
+@requirement("DL-TOKEN-012")
+def test_refresh_needs_a_valid_credential(dl_client: DirectLineClient) -> None:
+    """Refresh with no credential, or with an unknown one, is refused (401/403)."""
+    answers = [
+        ("tokens/refresh without an Authorization header", dl_client.refresh_token(auth=None)),
+        (
+            "tokens/refresh with an unknown token",
+            dl_client.refresh_token(auth=UNKNOWN_CREDENTIAL),
+        ),
+    ]
+    judge_each(answers, (401, 403), "401 or 403 for a refresh without a valid credential")
+
+
+@requirement("DL-TOKEN-013")
+def test_expires_in_is_at_least_15_minutes(
+    dl_client: DirectLineClient, dl_profile: Profile
+) -> None:
+    """``expires_in`` of start, generate and refresh is at least 900 s (the official client
+    refreshes every 15 minutes) unless the profile declares a shorter token lifetime."""
+    declared = dl_profile.timings.token_lifetime
+    if declared is not None and declared < MIN_TOKEN_LIFETIME:
+        pytest.skip(
+            f"not-applicable: the profile declares a token lifetime of {declared:g} s "
+            f"(under {MIN_TOKEN_LIFETIME} s)"
+        )
+    conversation = dl_client.new_conversation()
+    answers = [
+        ("start", conversation.answer),
+        ("generate", dl_client.generate_token()),
+        ("refresh", dl_client.refresh_token(auth=start_token(conversation))),
+    ]
+    bad: list[str] = []
+    for name, answer in answers:
+        body = expect.precondition(answer, name)
+        value = body.get("expires_in") if isinstance(body, dict) else None
+        if not isinstance(value, int) or isinstance(value, bool) or value < MIN_TOKEN_LIFETIME:
+            bad.append(f"{name}: expires_in {value!r}")
+    expect.that(
+        not bad,
+        f"expires_in of at least {MIN_TOKEN_LIFETIME} s on start, generate and refresh",
+        "; ".join(bad),
+        [answer for _, answer in answers],
+    )

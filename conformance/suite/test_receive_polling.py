@@ -1,0 +1,412 @@
+"""Receive by polling: ``GET /v3/directline/conversations/{id}/activities[?watermark=]``
+(receive page § Retrieve activities with HTTP GET, API reference § ActivitySet).
+
+The watermark is the heart of polling: paging by the watermarks the service returns yields every
+recorded activity exactly once, in record order, and nothing already delivered comes back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance import expect
+from conformance.client import Conversation, DirectLineClient
+from conformance.errors import PreconditionFailed, StreamClosed
+from conformance.evidence import Exchange
+from conformance.profile import Profile
+from conformance.suite import steps
+
+requirement = pytest.mark.requirement
+
+#: Most pages a test reads while paging (a service that never answers an empty page is stopped).
+MAX_PAGES = 10
+
+
+def event(name: str) -> dict[str, Any]:
+    """An ``event`` activity: the echo bot does not answer it, so the history stays quiet."""
+    return {"type": "event", "name": name, "from": {"id": steps.USER_ID}, "value": name}
+
+
+def read_page(
+    client: DirectLineClient, conversation: Conversation, watermark: str | None = None
+) -> tuple[Exchange, list[dict[str, Any]], Any]:
+    """One GET (a precondition: 200 with an activities list): (exchange, activities, watermark)."""
+    answer = client.get_activities(
+        conversation.id, auth=steps.credential(conversation), watermark=watermark
+    )
+    body = expect.precondition(answer, "reading the conversation's activities")
+    batch = body.get("activities") if isinstance(body, dict) else None
+    if not isinstance(batch, list) or not all(isinstance(a, dict) for a in batch):
+        raise PreconditionFailed(
+            f"could not test: GET activities answered no activities list ({answer.summary})",
+            exchange=answer,
+        )
+    return answer, batch, body.get("watermark")
+
+
+def page_through(
+    client: DirectLineClient, conversation: Conversation, watermark: str | None = None
+) -> tuple[list[dict[str, Any]], Any, list[Exchange]]:
+    """Page by the returned watermarks until an empty page (or a page with no string watermark
+    to advance with, or MAX_PAGES): (every activity returned, in order, repeats kept; the
+    watermark of the last non-empty page, or the one given; the exchanges)."""
+    activities: list[dict[str, Any]] = []
+    exchanges: list[Exchange] = []
+    current = watermark
+    for _ in range(MAX_PAGES):
+        answer, batch, new = read_page(client, conversation, current)
+        exchanges.append(answer)
+        if not batch:
+            break
+        activities.extend(batch)
+        if not isinstance(new, str):
+            break
+        current = new
+    return activities, current, exchanges
+
+
+def ids_of(activities: list[Any]) -> list[Any]:
+    return [a.get("id") for a in activities if isinstance(a, dict)]
+
+
+def from_bot(activity: dict[str, Any]) -> bool:
+    sender = activity.get("from")
+    return isinstance(sender, dict) and sender.get("id") != steps.USER_ID
+
+
+@requirement("DL-POLL-001")
+def test_get_answers_an_activity_set(dl_client: DirectLineClient) -> None:
+    """GET activities answers 200 with an ActivitySet (``activities`` array, ``watermark``)."""
+    conversation = dl_client.new_conversation()
+    steps.send(dl_client, conversation, steps.message(steps.unique_text("poll")))
+    answer = dl_client.get_activities(conversation.id, auth=steps.credential(conversation))
+    expect.status(answer, 200, what="GET activities")
+    body = expect.json_object(answer)
+    expect.conforms(body, "activity-set", [answer], what="the GET answer")
+
+
+@requirement("DL-POLL-002")
+def test_watermark_is_a_string(dl_client: DirectLineClient) -> None:
+    """Once something is recorded, the GET answer's ``watermark`` is a string (``"3"``, not 3)."""
+    conversation = dl_client.new_conversation()
+    steps.send(dl_client, conversation, steps.message(steps.unique_text("watermark")))
+    answer = dl_client.get_activities(conversation.id, auth=steps.credential(conversation))
+    expect.precondition(answer, "GET activities")
+    body = expect.json_object(answer)
+    value = body.get("watermark")
+    expect.that(
+        isinstance(value, str),
+        "watermark: a string (an activity is recorded)",
+        f"watermark: {value!r}" if "watermark" in body else "no watermark field",
+        [answer],
+    )
+
+
+@requirement("DL-POLL-003")
+def test_paging_yields_the_whole_history_oldest_first(dl_client: DirectLineClient) -> None:
+    """Paging from no watermark by the returned watermarks yields every sent activity, oldest
+    first."""
+    conversation = dl_client.new_conversation()
+    texts = [steps.unique_text(f"history {n}") for n in range(1, 4)]
+    for text in texts:
+        steps.send(dl_client, conversation, steps.message(text))
+    activities, _, pages = page_through(dl_client, conversation)
+    seen: list[str] = []
+    for activity in activities:
+        text = activity.get("text")
+        if text in texts and not from_bot(activity) and text not in seen:
+            seen.append(text)
+    expect.equal(seen, texts, "the client's messages found by paging, in order", pages)
+
+
+@requirement("DL-POLL-004")
+def test_own_activities_come_under_the_answered_ids(dl_client: DirectLineClient) -> None:
+    """The client's own activities are in the history under the ids the sends answered."""
+    conversation = dl_client.new_conversation()
+    sent = {}
+    for n in (1, 2):
+        text = steps.unique_text(f"own {n}")
+        sent[steps.send(dl_client, conversation, steps.message(text))] = text
+    activities = steps.history(dl_client, conversation)
+    by_id = {a.get("id"): a for a in activities}
+    for activity_id, text in sent.items():
+        found = by_id.get(activity_id)
+        expect.that(
+            found is not None and found.get("text") == text,
+            f"the activity {activity_id!r} with text {text!r} in the history",
+            "no activity with that id"
+            if found is None
+            else f"that id holds text {found.get('text')!r}",
+            dl_client.recorder.exchanges[-3:],
+        )
+
+
+@requirement("DL-POLL-005")
+def test_watermark_returns_only_newer_activities(dl_client: DirectLineClient) -> None:
+    """With ``watermark=W`` only activities recorded after W come back: nothing re-delivered."""
+    conversation = dl_client.new_conversation()
+    steps.send(dl_client, conversation, steps.message(steps.unique_text("before")))
+    first, watermark, pages = page_through(dl_client, conversation)
+    if not isinstance(watermark, str):
+        raise PreconditionFailed(
+            "could not test: GET answered no string watermark (DL-POLL-002 judges that)",
+            exchange=pages[-1],
+        )
+    later = steps.send(dl_client, conversation, steps.message(steps.unique_text("after")))
+    answer, batch, _ = read_page(dl_client, conversation, watermark)
+    delivered = set(ids_of(first))
+    again = [i for i in ids_of(batch) if i in delivered]
+    expect.that(
+        not again,
+        f"only activities recorded after watermark {watermark!r} (such as {later!r})",
+        f"already delivered activities returned again: {again!r}",
+        [*pages, answer],
+    )
+
+
+@requirement("DL-POLL-006")
+def test_paging_by_watermark_loses_nothing(dl_client: DirectLineClient) -> None:
+    """Sends interleaved with polls by watermark: every activity is returned exactly once."""
+    conversation = dl_client.new_conversation()
+    sent: list[str] = []
+    received: list[dict[str, Any]] = []
+    exchanges: list[Exchange] = []
+    watermark: Any = None
+    for n in range(1, 6):
+        sent.append(steps.send(dl_client, conversation, event(steps.unique_text(f"event {n}"))))
+        batch, watermark, pages = page_through(dl_client, conversation, watermark)
+        received.extend(batch)
+        exchanges.extend(pages)
+        if not isinstance(watermark, str):
+            raise PreconditionFailed(
+                "could not test: GET answered no string watermark to page with "
+                "(DL-POLL-002 judges that)",
+                exchange=pages[-1],
+            )
+    ids = ids_of(received)
+    counts = {i: ids.count(i) for i in sent}
+    wrong = {i: c for i, c in counts.items() if c != 1}
+    expect.that(
+        not wrong,
+        f"each of the {len(sent)} sent activities returned exactly once while paging",
+        "; ".join(f"{i!r} returned {c} times" for i, c in wrong.items()),
+        exchanges[-8:],
+    )
+
+
+@requirement("DL-POLL-007")
+def test_activities_come_in_record_order(dl_client: DirectLineClient, dl_profile: Profile) -> None:
+    """Activities come in the order they were recorded: each message, then the bot's reply,
+    before the next message is sent."""
+    conversation = dl_client.new_conversation()
+    order: list[tuple[str, str]] = []
+    for n in (1, 2, 3):
+        text = steps.unique_text(f"order {n}")
+        steps.send(dl_client, conversation, steps.message(text))
+        order.append(("user", text))
+        if dl_profile.supports("echo_bot"):
+            activities = steps.wait_for_history(
+                dl_client,
+                conversation,
+                lambda acts, text=text: any(from_bot(a) and a.get("text") == text for a in acts),
+                timeout=dl_profile.timings.delivery_timeout,
+            )
+            if not any(from_bot(a) and a.get("text") == text for a in activities):
+                raise PreconditionFailed(f"could not test: the bot did not echo {text!r}")
+            order.append(("bot", text))
+    activities, _, pages = page_through(dl_client, conversation)
+    returned: list[tuple[str, Any]] = []
+    seen_ids: set[Any] = set()
+    for activity in activities:
+        key = ("bot" if from_bot(activity) else "user", activity.get("text"))
+        if key in order and activity.get("id") not in seen_ids:
+            seen_ids.add(activity.get("id"))
+            returned.append(key)
+    expect.equal(
+        [f"{who}: {text}" for who, text in returned],
+        [f"{who}: {text}" for who, text in order],
+        "the messages and the bot's echoes, in the order GET returns them",
+        pages,
+    )
+
+
+@requirement("DL-POLL-008")
+def test_nothing_new_gives_an_empty_set_and_a_working_watermark(
+    dl_client: DirectLineClient,
+) -> None:
+    """With nothing new, ``activities`` is empty, and the watermark of that answer works as well
+    as the one it was asked with."""
+    conversation = dl_client.new_conversation()
+    steps.send(dl_client, conversation, event(steps.unique_text("first")))
+    _, watermark, pages = page_through(dl_client, conversation)
+    if not isinstance(watermark, str):
+        raise PreconditionFailed(
+            "could not test: GET answered no string watermark (DL-POLL-002 judges that)",
+            exchange=pages[-1],
+        )
+    idle, batch, returned = read_page(dl_client, conversation, watermark)
+    expect.equal(ids_of(batch), [], "activities after the last watermark (nothing new)", [idle])
+    next_mark = returned if isinstance(returned, str) else watermark
+    steps.send(dl_client, conversation, event(steps.unique_text("later")))
+    with_old, from_old, _ = read_page(dl_client, conversation, watermark)
+    with_new, from_new, _ = read_page(dl_client, conversation, next_mark)
+    expect.equal(
+        ids_of(from_new),
+        ids_of(from_old),
+        f"activities after the idle answer's watermark {next_mark!r} (as after {watermark!r})",
+        [idle, with_old, with_new],
+    )
+
+
+@requirement("DL-POLL-009")
+def test_typing_is_not_returned_by_get(dl_client: DirectLineClient) -> None:
+    """A ``typing`` activity is never returned by GET."""
+    conversation = dl_client.new_conversation()
+    typing_id = steps.send(
+        dl_client,
+        conversation,
+        {"type": "typing", "from": {"id": steps.USER_ID}},
+        what="sending typing",
+    )
+    after = steps.send(dl_client, conversation, event(steps.unique_text("after typing")))
+    activities, _, pages = page_through(dl_client, conversation)
+    typing = [
+        a.get("id") for a in activities if a.get("type") == "typing" or a.get("id") == typing_id
+    ]
+    if after not in ids_of(activities):
+        raise PreconditionFailed(
+            f"could not test: the event {after!r} sent after typing is not in the history"
+        )
+    expect.that(
+        not typing,
+        "no typing activity in the GET answers",
+        f"typing returned: {typing!r}",
+        pages,
+    )
+
+
+@requirement("DL-POLL-010")
+def test_conversation_update_never_reaches_the_client(
+    dl_client: DirectLineClient, dl_profile: Profile
+) -> None:
+    """A start with a user makes the service tell the bot (``conversationUpdate``); that
+    activity never reaches the client, by GET or on the stream."""
+    conversation = dl_client.new_conversation(body={"user": {"id": steps.USER_ID}})
+    streamed: list[dict[str, Any]] = []
+    stream_exchange: list[Exchange] = []
+    if dl_profile.supports("websocket") and conversation.stream_url:
+        with dl_client.open_stream(conversation.stream_url) as stream:
+            stream_exchange.append(stream.exchange)
+            marker = steps.send(dl_client, conversation, event(steps.unique_text("marker")))
+            try:
+                streamed = stream.collect(
+                    lambda acts: marker in ids_of(acts),
+                    timeout=dl_profile.timings.delivery_timeout,
+                )
+            except StreamClosed:
+                streamed = list(stream.activities)
+    else:
+        marker = steps.send(dl_client, conversation, event(steps.unique_text("marker")))
+    activities, _, pages = page_through(dl_client, conversation)
+    if marker not in ids_of(activities):
+        raise PreconditionFailed(f"could not test: the event {marker!r} is not in the history")
+    updates = [
+        f"{where}: {a.get('id')!r}"
+        for where, batch in (("GET", activities), ("stream", streamed))
+        for a in batch
+        if a.get("type") == "conversationUpdate"
+    ]
+    expect.that(
+        not updates,
+        "no conversationUpdate delivered to the client",
+        "; ".join(updates),
+        [*pages, *stream_exchange],
+    )
+
+
+@requirement("DL-POLL-011")
+def test_end_event_and_custom_types_are_returned(dl_client: DirectLineClient) -> None:
+    """``event``, custom-type and ``endOfConversation`` activities are returned by GET."""
+    conversation = dl_client.new_conversation()
+    sent = {
+        "event": steps.send(dl_client, conversation, event(steps.unique_text("event"))),
+        "x-conformance-custom": steps.send(
+            dl_client,
+            conversation,
+            {"type": "x-conformance-custom", "from": {"id": steps.USER_ID}, "value": 1},
+            what="sending a custom-type activity",
+        ),
+        "endOfConversation": steps.send(
+            dl_client,
+            conversation,
+            {"type": "endOfConversation", "from": {"id": steps.USER_ID}},
+            what="sending endOfConversation",
+        ),
+    }
+    activities, _, pages = page_through(dl_client, conversation)
+    types = {a.get("id"): a.get("type") for a in activities}
+    missing = [f"{kind} {i!r}" for kind, i in sent.items() if types.get(i) != kind]
+    expect.that(
+        not missing,
+        "the event, the custom-type activity and the endOfConversation in the GET answers",
+        f"missing (or of another type): {', '.join(missing)}",
+        pages,
+    )
+
+
+@requirement("DL-POLL-012")
+def test_unknown_watermark_is_400_or_ignored(dl_client: DirectLineClient) -> None:
+    """A watermark the service never issued is refused with 400 or treated as absent."""
+    conversation = dl_client.new_conversation()
+    said = steps.send(dl_client, conversation, event(steps.unique_text("zzz")))
+    answer = dl_client.get_activities(
+        conversation.id, auth=steps.credential(conversation), watermark="zzz"
+    )
+    status = expect.status(answer, 200, 400, what="GET activities with watermark=zzz")
+    if status == 200:
+        body = expect.json_object(answer)
+        batch = body.get("activities")
+        ids = ids_of(batch) if isinstance(batch, list) else []
+        expect.that(
+            said in ids,
+            f"the whole history, as without a watermark (it holds {said!r})",
+            f"activity ids {ids!r}",
+            [answer],
+        )
+
+
+@requirement("DL-POLL-013")
+def test_empty_watermark_is_treated_as_absent(dl_client: DirectLineClient) -> None:
+    """``GET …/activities?watermark=`` (empty) answers as if no watermark was given."""
+    conversation = dl_client.new_conversation()
+    said = steps.send(dl_client, conversation, event(steps.unique_text("empty watermark")))
+    answer = dl_client.get_activities(
+        conversation.id, auth=steps.credential(conversation), watermark=""
+    )
+    expect.status(answer, 200, what="GET activities with an empty watermark=")
+    body = expect.json_object(answer)
+    batch = body.get("activities")
+    ids = ids_of(batch) if isinstance(batch, list) else []
+    expect.that(
+        said in ids,
+        f"the whole history, as without a watermark (it holds {said!r})",
+        f"activity ids {ids!r}",
+        [answer],
+    )
+
+
+@requirement("DL-POLL-014")
+def test_fresh_conversation_answers_200(dl_client: DirectLineClient) -> None:
+    """GET on a conversation that has recorded nothing yet answers 200 with an activities array."""
+    conversation = dl_client.new_conversation()
+    answer = dl_client.get_activities(conversation.id, auth=steps.credential(conversation))
+    expect.status(answer, 200, what="GET activities right after the start")
+    body = expect.json_object(answer)
+    expect.that(
+        isinstance(body.get("activities"), list),
+        "an activities array",
+        f"activities: {body.get('activities')!r:.120}" if "activities" in body else "none",
+        [answer],
+    )
