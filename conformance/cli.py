@@ -81,7 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="embedded server only: compressed timings (default) or the spec's real ones",
     )
     run.add_argument("-k", metavar="EXPR", help="only tests matching the pytest expression")
-    run.add_argument("-n", metavar="WORKERS", help="run in parallel with pytest-xdist")
+    run.add_argument(
+        "-n",
+        metavar="WORKERS",
+        default="8",
+        help="parallel pytest-xdist workers (default 8, so the protocol's timing waits overlap "
+        "and a run lasts about its longest wait; 0: one process)",
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="less output")
     run.add_argument("-v", "--verbose", action="store_true", help="one line per test")
     run.set_defaults(handler=_run)
@@ -131,9 +137,37 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(options: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
+    check_configuration(options)
     args = pytest_args(options, extra)
     code = pytest.main(args)
     return _exit_code(int(code))
+
+
+def check_configuration(options: argparse.Namespace) -> None:
+    """Resolve the settings, profile, expectations and target URL once before pytest starts,
+    so a mistake is one line here rather than a crash in every pytest-xdist worker."""
+    from conformance.catalog import load_catalog
+    from conformance.expectations import load_expectations
+    from conformance.settings import resolve
+    from conformance.target import effective_profile, normalise_target_url
+
+    settings = resolve(
+        {
+            "target": options.target,
+            "secret_env": options.secret_env,
+            "profile": options.profile,
+            "expect": options.expect,
+            "reading": options.eoc,
+            "fail_on": options.fail_on,
+            "timing": options.timing,
+            "report_dir": options.report_dir,
+        }
+    )
+    effective_profile(settings, embedded=not settings.get("target"))
+    if settings.get("target"):
+        normalise_target_url(settings["target"])
+    if settings.get("expect"):
+        load_expectations(settings["expect"], load_catalog())
 
 
 def pytest_args(options: argparse.Namespace, extra: Sequence[str]) -> list[str]:
@@ -156,8 +190,8 @@ def pytest_args(options: argparse.Namespace, extra: Sequence[str]) -> list[str]:
             args += [option, str(value)]
     if options.k:
         args += ["-k", options.k]
-    if options.n:
-        args += ["-n", options.n]
+    if options.n and options.n != "0":
+        args += ["-n", options.n, "--dist", "loadgroup"]
     if options.quiet:
         args.append("-q")
     if options.verbose:

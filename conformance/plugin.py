@@ -204,6 +204,8 @@ class DirectLinePlugin:
                 "(or name another variable with --dl-secret-env)"
             )
         target = Target(base_url=base_url, secret=secret, profile=profile)
+        if hasattr(self.config, "workerinput"):
+            return target  # the pytest-xdist controller checked it once at session start
         client = self.make_client(target, case_id="directline-conformance:preflight")
         try:
             self._preflight(client, target)
@@ -239,8 +241,9 @@ class DirectLinePlugin:
         from conformance.client import ConversationBudget, DirectLineClient, RateLimiter
 
         if self._limiter is None:
-            self._limiter = RateLimiter(target.profile.limits.requests_per_second)
-            self._budget = ConversationBudget(target.profile.limits.conversations)
+            rate, budget = worker_share(target.profile.limits, self.config)
+            self._limiter = RateLimiter(rate)
+            self._budget = ConversationBudget(budget)
         return DirectLineClient(
             target.base_url,
             target.secret,
@@ -251,6 +254,13 @@ class DirectLinePlugin:
             limiter=self._limiter,
             budget=self._budget,
         )
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Under pytest-xdist, check a foreign target once, here, in the controller: a worker
+        that finds it unreachable could only crash, and every worker would say so."""
+        distributed = getattr(self.config.option, "numprocesses", None) not in (None, 0)
+        if distributed and not hasattr(self.config, "workerinput") and self.settings.get("target"):
+            self.ensure_target()
 
     # -- collection -----------------------------------------------------------------------------
     def pytest_collection_modifyitems(
@@ -275,6 +285,7 @@ class DirectLinePlugin:
                 "directline-conformance: bad requirement markers:\n  " + "\n  ".join(problems),
                 returncode=pytest.ExitCode.USAGE_ERROR,
             )
+        schedule_timing_tests_first(items)
         profile = self.profile
         _ = self.expectations  # a bad expectations file stops the run before any test
         for item in marked:
@@ -292,6 +303,10 @@ class DirectLinePlugin:
     def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
         if not self.active:
             return []
+        return self.describe_run()
+
+    def describe_run(self) -> list[str]:
+        """Target, profile, reading, timings: printed before and after a run."""
         profile = self.profile
         t = profile.timings
         where = (
@@ -413,6 +428,9 @@ class DirectLinePlugin:
         props = dict(report.user_properties)
         if "dl_outcome" not in props:
             return
+        # Under pytest-xdist the controller collects nothing: a worker's verdict-carrying
+        # report is what tells it that this is a conformance run.
+        self.active = True
         from conformance.verdicts import Outcome, TestResult
 
         outcome = Outcome(props["dl_outcome"])
@@ -461,6 +479,8 @@ class DirectLinePlugin:
 
         tr = terminalreporter
         tr.section("directline-conformance verdicts")
+        for line in self.describe_run():
+            tr.write_line(line)
         for level, counts in summary_counts(self.verdicts).items():
             tr.write_line(
                 f"{level:<7} "
@@ -567,6 +587,31 @@ def dl_conversation(dl_client: DirectLineClient) -> Conversation:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+def worker_share(limits: Any, config: pytest.Config) -> tuple[float | None, int | None]:
+    """This process's share of the run's live-safety limits: under pytest-xdist every worker
+    has its own limiter, so each gets 1/N of the rate and of the conversation budget."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1) or 1)
+    rate = limits.requests_per_second
+    budget = limits.conversations
+    return (
+        None if rate is None else rate / workers,
+        None if budget is None else max(1, budget // workers),
+    )
+
+
+def schedule_timing_tests_first(items: list[pytest.Item]) -> None:
+    """Put the tests that wait out real protocol timings first, each in its own xdist group.
+
+    With ``-n N --dist loadgroup`` every long wait then starts at once on its own worker, so a
+    run lasts about its longest wait rather than the sum of them. The order is deterministic,
+    as pytest-xdist requires of every worker's collection.
+    """
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    for item in slow:
+        item.add_marker(pytest.mark.xdist_group(name=f"timing:{item.nodeid}"))
+    items[:] = slow + [item for item in items if not item.get_closest_marker("slow")]
+
+
 def _in_suite(item: pytest.Item) -> bool:
     module = getattr(item, "module", None)
     return bool(module) and str(getattr(module, "__name__", "")).startswith(SUITE_PACKAGE + ".")

@@ -49,7 +49,7 @@ def test_unreachable_target_exits_2_with_one_clear_line() -> None:
 def test_bad_target_url_exits_2() -> None:
     result = cli("run", "--target", "ftp://example/v3/directline", secret="s3cr3t-xyz")
     assert result.returncode == 2
-    assert "must start with http" in result.stdout
+    assert "must start with http" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -71,3 +71,12 @@ def test_serve_refuses_a_public_address() -> None:
     result = cli("serve", "--host", "0.0.0.0", "--port", "0")
     assert result.returncode == 2
     assert "not a loopback address" in result.stderr
+
+
+def test_bad_profile_is_one_line_even_with_xdist(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    profile = tmp_path / "bad.toml"
+    profile.write_text("[timings]\nstream_connect_window = 'soon'\n")
+    result = cli("run", "-n", "2", "--profile", str(profile))
+    assert result.returncode == 2
+    assert "timings.stream_connect_window must be a number" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr

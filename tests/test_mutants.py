@@ -12,7 +12,14 @@ import pytest
 
 from conformance.reference.app import create_app
 from tests.mutants.catalogue import MUTANTS
-from tests.mutants.framework import Mutant, mutant_config, new_secret, run_suite, server_config
+from tests.mutants.framework import (
+    Mutant,
+    mutant_config,
+    new_secret,
+    run_suite,
+    server_config,
+    timing_requirements,
+)
 
 
 @pytest.mark.parametrize("broken", MUTANTS, ids=lambda m: m.name)
@@ -24,6 +31,7 @@ def test_mutant_fails_exactly_its_requirements(broken: Mutant, tmp_path: Path) -
         modules=broken.modules,
         workdir=tmp_path,
         end_of_conversation=broken.end_of_conversation,
+        skip_timing=not broken.breaks & timing_requirements(),
     )
     failed = run.with_verdict("fail")
     assert failed == set(broken.breaks), (

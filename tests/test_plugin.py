@@ -329,3 +329,67 @@ def test_expectations_file_with_unknown_id_is_rejected(pytester: pytest.Pytester
     result = pytester.runpytest("--dl-target", "http://127.0.0.1:9", "--dl-expect", "expect.toml")
     assert result.ret == 2
     result.stdout.fnmatch_lines(["*'DL-NOPE-001' is not a requirement of the catalog*"])
+
+
+def test_verdicts_and_exit_status_under_xdist(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from conformance.expect import Violation
+        @pytest.mark.requirement("DL-START-001")
+        def test_created():
+            raise Violation("201", "200")
+        @pytest.mark.requirement("DL-START-006")
+        def test_distinct():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "2")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["*directline-conformance: target embedded reference server*", "*NOT conformant*"]
+    )
+
+
+def test_nothing_exercised_under_xdist_exits_2(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("DL-STREAM-001")
+        def test_stream():
+            pass
+        """
+    )
+    pytester.makefile(".toml", nows='name = "nows"\n[features]\nauth = true\n')
+    result = pytester.runpytest_subprocess("-n", "2", "--dl-profile", "nows.toml")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["*no requirement was exercised*"])
+
+
+def test_each_xdist_worker_gets_its_share_of_the_live_limits() -> None:
+    from types import SimpleNamespace
+
+    from conformance.plugin import worker_share
+    from conformance.profile import Limits
+
+    four = SimpleNamespace(workerinput={"workercount": 4})
+    assert worker_share(Limits(requests_per_second=2.0, conversations=10), four) == (0.5, 2)
+    assert worker_share(Limits(conversations=3), four) == (None, 1)
+    alone = SimpleNamespace()
+    assert worker_share(Limits(requests_per_second=2.0, conversations=10), alone) == (2.0, 10)
+
+
+def test_unreachable_target_under_xdist_is_checked_once(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("DL-START-001")
+        def test_x(dl_client):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-n", "2", "--dl-target", "http://127.0.0.1:9", "--dl-secret", "abcdefgh"
+    )
+    assert result.ret == 2
+    assert result.stdout.str().count("cannot be used") == 1

@@ -10,8 +10,11 @@ would: the packaged suite, the plugin, ``--dl-target``), and reads the verdicts 
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import os
+import pkgutil
 import secrets
 import subprocess
 import sys
@@ -135,6 +138,25 @@ def mutant_config(m: Mutant, secret: str) -> ServerConfig:
     return server_config(secret, m.server_end_of_conversation or m.end_of_conversation, **m.config)
 
 
+@functools.cache
+def timing_requirements() -> frozenset[str]:
+    """Requirement IDs judged by tests marked ``slow`` (they wait out real protocol timings)."""
+    import conformance.suite
+
+    found: set[str] = set()
+    for info in pkgutil.iter_modules(conformance.suite.__path__):
+        if not info.name.startswith("test_"):
+            continue
+        module = importlib.import_module(f"conformance.suite.{info.name}")
+        for name, function in vars(module).items():
+            marks = getattr(function, "pytestmark", []) if name.startswith("test_") else []
+            if any(mark.name == "slow" for mark in marks):
+                for mark in marks:
+                    if mark.name == "requirement":
+                        found.update(mark.args)
+    return frozenset(found)
+
+
 def run_suite(
     app: Any,
     *,
@@ -143,8 +165,13 @@ def run_suite(
     workdir: Path,
     end_of_conversation: str = "refuse",
     timeout: float = 1200.0,
+    skip_timing: bool = False,
 ) -> SuiteRun:
-    """Serve ``app`` on loopback and run the packaged suite modules against it."""
+    """Serve ``app`` on loopback and run the packaged suite modules against it.
+
+    ``skip_timing`` leaves out the tests that wait out real timings: a mutant that breaks no
+    timing rule need not pay for them (the faithful runs always include them).
+    """
     from conformance.profile import PROFILE_FEATURES
 
     features = "\n".join(
@@ -166,7 +193,7 @@ def run_suite(
             "--rootdir", str(workdir), "-q", "--tb=line", "-p", "no:randomly",
             "--dl-target", str(server.base_url), "--dl-profile", str(profile),
             "--dl-report-dir", str(report_dir),
-        ]  # fmt: skip
+        ] + (["-m", "not slow"] if skip_timing else [])  # fmt: skip
         environment = {**os.environ, "DIRECTLINE_SECRET": secret}
         environment.pop("DIRECTLINE_TARGET", None)
         completed = subprocess.run(
