@@ -251,6 +251,7 @@ def _serve(options: argparse.Namespace, extra: list[str]) -> int:
 # -- requirements -------------------------------------------------------------------------------
 def _requirements(options: argparse.Namespace, extra: list[str]) -> int:
     from conformance.catalog import load_catalog
+    from conformance.suite.untested import UNTESTED
 
     catalog = load_catalog()
     coverage = collect_coverage()
@@ -271,6 +272,7 @@ def _requirements(options: argparse.Namespace, extra: list[str]) -> int:
                         "needs": list(r.needs),
                         "source": {"page": r.source.page, "section": r.source.section},
                         "tests": tests,
+                        "untested_because": UNTESTED.get(r.id, "") if not tests else "",
                     }
                     for r, tests in rows
                 ],
@@ -283,12 +285,14 @@ def _requirements(options: argparse.Namespace, extra: list[str]) -> int:
         for r, tests in rows:
             print(
                 f"| {r.id} | {r.level} | {r.title} | {', '.join(r.needs) or '-'} | "
-                f"{'<br>'.join(tests) or '**not covered**'} |"
+                f"{'<br>'.join(tests) or 'not covered: ' + UNTESTED.get(r.id, 'no test yet')} |"
             )
     else:
         for r, tests in rows:
             status = f"{len(tests)} test(s)" if tests else "NOT COVERED"
             print(f"{r.id:<14} {r.level:<6} {status:<12} {r.title}")
+            if not tests:
+                print(f"{'':<34}why: {UNTESTED.get(r.id, 'no test yet')}")
     covered = sum(1 for r in catalog if coverage.get(r.id))
     levels = ("MUST", "SHOULD", "MAY")
     per_level = ", ".join(

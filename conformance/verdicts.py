@@ -132,7 +132,9 @@ def compute_verdicts(
 
 def _judge(rid: str, tests: Sequence[TestResult]) -> tuple[Verdict, str]:
     if not tests:
-        return Verdict.NOT_TESTED, "no test ran for this requirement"
+        from conformance.suite.untested import UNTESTED
+
+        return Verdict.NOT_TESTED, UNTESTED.get(rid, "no test ran for this requirement")
     failed = [t for t in tests if t.blames(rid)]
     if failed:
         return Verdict.FAIL, failed[0].message.splitlines()[0] if failed[0].message else ""

@@ -80,3 +80,16 @@ def test_bad_profile_is_one_line_even_with_xdist(tmp_path) -> None:  # type: ign
     assert result.returncode == 2
     assert "timings.stream_connect_window must be a number" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_every_uncovered_requirement_says_why_and_no_reason_is_stale() -> None:
+    from conformance.suite.untested import UNTESTED
+
+    rows = json.loads(cli("requirements", "--format", "json").stdout)
+    uncovered = {r["id"] for r in rows if not r["tests"]}
+    assert uncovered == set(UNTESTED)
+    for row in rows:
+        if not row["tests"]:
+            assert row["untested_because"] == UNTESTED[row["id"]]
+    levels = {r["id"]: r["level"] for r in rows}
+    assert all(levels[rid] == "MAY" for rid in UNTESTED)
