@@ -32,6 +32,7 @@ def test_mutant_fails_exactly_its_requirements(broken: Mutant, tmp_path: Path) -
         workdir=tmp_path,
         end_of_conversation=broken.end_of_conversation,
         skip_timing=not broken.breaks & timing_requirements(),
+        timings=broken.profile_timings,
     )
     failed = run.with_verdict("fail")
     assert failed == set(broken.breaks), (
@@ -55,3 +56,20 @@ def test_faithful_reference_fails_nothing(reading: str, tmp_path: Path) -> None:
     bad = run.with_verdict("fail", "error", "unexpected-pass")
     assert not bad, f"the faithful reference got {sorted(bad)}:\n{run.output[-4000:]}"
     assert run.returncode == 0
+
+
+def test_faithful_reference_with_real_token_lifetime_passes_the_lifetime_rule(
+    tmp_path: Path,
+) -> None:
+    """DL-TOKEN-013 is not-applicable at compressed timings; at the docs' 1800 s it must pass."""
+    secret = new_secret()
+    run = run_suite(
+        create_app(server_config(secret, token_lifetime=1800)),
+        secret=secret,
+        modules=("test_authentication",),
+        workdir=tmp_path,
+        skip_timing=True,
+        timings={"token_lifetime": None},
+    )
+    assert run.verdicts["DL-TOKEN-013"] == "pass", run.output[-3000:]
+    assert not run.with_verdict("fail", "error"), run.output[-3000:]

@@ -402,3 +402,16 @@ def refresh_without_header_answers_400(config: ServerConfig) -> Any:
         return None
 
     return rewrite_answer(create_app(config), change)
+
+
+@mutant(
+    "DL-TOKEN-013",
+    modules=MODULE,
+    profile_timings={"token_lifetime": None},
+    token_lifetime=600,
+)
+class TenMinuteTokens(DirectLineService):
+    """Tokens live 600 s: shorter than the official client's 15-minute refresh timer.
+
+    The profile declares no token lifetime, as for a target that hands out real ones.
+    """

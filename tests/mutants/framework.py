@@ -47,6 +47,8 @@ class Mutant:
     end_of_conversation: str = "refuse"
     #: The reading the server really follows (None: the same).
     server_end_of_conversation: str | None = None
+    #: Timings the suite is told, over the compressed ones (None: leave one undeclared).
+    profile_timings: dict[str, Any] = field(default_factory=dict)
     #: Extra ServerConfig fields (e.g. a longer bot timeout).
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -59,6 +61,7 @@ def mutant(
     modules: tuple[str, ...] | str,
     end_of_conversation: str = "refuse",
     server_end_of_conversation: str | None = None,
+    profile_timings: dict[str, Any] | None = None,
     **config: Any,
 ) -> Callable[[Any], Any]:
     """Register a mutant: a DirectLineService subclass, or a function ServerConfig -> ASGI app."""
@@ -82,6 +85,7 @@ def mutant(
                 build=build,
                 end_of_conversation=end_of_conversation,
                 server_end_of_conversation=server_end_of_conversation,
+                profile_timings=dict(profile_timings or {}),
                 config=config,
             )
         )
@@ -112,13 +116,15 @@ end_of_conversation = "{reading}"
 {features}
 
 [timings]
-stream_connect_window = {stream_connect_window}
-token_lifetime = {token_lifetime}
-bot_timeout = {bot_timeout}
-delivery_timeout = {delivery_timeout}
-request_timeout = 10
-max_wait = 60
+{timings}
 """
+
+
+def profile_timings(overrides: dict[str, Any] | None = None) -> dict[str, float]:
+    """The timings the runner declares: the compressed ones, with overrides (None drops one)."""
+    timings: dict[str, Any] = {**COMPRESSED_TIMINGS, "request_timeout": 10, "max_wait": 60}
+    timings.update(overrides or {})
+    return {key: value for key, value in timings.items() if value is not None}
 
 
 def server_config(secret: str, end_of_conversation: str = "refuse", **extra: Any) -> ServerConfig:
@@ -166,6 +172,7 @@ def run_suite(
     end_of_conversation: str = "refuse",
     timeout: float = 1200.0,
     skip_timing: bool = False,
+    timings: dict[str, Any] | None = None,
 ) -> SuiteRun:
     """Serve ``app`` on loopback and run the packaged suite modules against it.
 
@@ -180,7 +187,9 @@ def run_suite(
     profile = workdir / "profile.toml"
     profile.write_text(
         PROFILE_TEMPLATE.format(
-            reading=end_of_conversation, features=features, **COMPRESSED_TIMINGS
+            reading=end_of_conversation,
+            features=features,
+            timings="\n".join(f"{k} = {v}" for k, v in profile_timings(timings).items()),
         ),
         encoding="utf-8",
     )
