@@ -13,7 +13,7 @@ from tests.mutants.framework import MUTANTS
 
 __all__ = ["MUTANTS"]
 
-_INFRASTRUCTURE = {"framework", "catalogue", "wire"}
+_INFRASTRUCTURE = {"framework", "catalogue", "wire", "killtable", "__main__"}
 
 for _module in pkgutil.iter_modules(tests.mutants.__path__):
     if _module.name not in _INFRASTRUCTURE:
