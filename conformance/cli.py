@@ -185,6 +185,8 @@ def pytest_args(options: argparse.Namespace, extra: Sequence[str]) -> list[str]:
     """The pytest command line that runs the packaged suite with these options."""
     args = ["--pyargs", "conformance.suite", "-p", "no:cacheprovider", "--noconftest"]
     args += ["-c", os.devnull, "--rootdir", os.getcwd(), "-r", "fE"]
+    # the kit is imported before pytest starts, so pytest cannot rewrite its asserts: harmless
+    args += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
     mapping = {
         "target": "--dl-target",
         "secret_env": "--dl-secret-env",

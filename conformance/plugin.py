@@ -38,6 +38,7 @@ MARKER = "requirement"
 SUITE_PACKAGE = "conformance.suite"
 PLUGIN_NAME = "directline-conformance:session"
 NOT_APPLICABLE = "not-applicable: "
+TARGET_DEAD = "target-dead: "
 RECORDER_KEY = pytest.StashKey["Recorder"]()
 
 
@@ -97,6 +98,9 @@ class DirectLinePlugin:
         self._limiter: Any = None
         self._budget: Any = None
         self._expectations: dict[str, str] | None = None
+        #: (test where the target stopped answering, what happened); None while it answers.
+        self.dead: tuple[str, str] | None = None
+        self.skipped_while_dead = 0
 
     # -- lazily resolved state -------------------------------------------------------------
     @property
@@ -334,6 +338,22 @@ class DirectLinePlugin:
             else []
         )
 
+    # -- a target that dies -------------------------------------------------------------------
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Once the target has stopped accepting connections, later tests are not run (each
+        would only fail to connect): unless it answers again, they are skipped as not-tested
+        and the run reports the death once."""
+        if self.dead is None or not requirement_ids(item):
+            return
+        if self._target is not None and _accepts_connections(self._target.base_url):
+            self.dead = None
+            return
+        self.skipped_while_dead += 1
+        pytest.skip(
+            f"{TARGET_DEAD}the target stopped accepting connections during {self.dead[0]} "
+            f"({self.dead[1]})"
+        )
+
     # -- outcomes -------------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -369,7 +389,7 @@ class DirectLinePlugin:
         self, item: pytest.Item, call: pytest.CallInfo[None], ids: tuple[str, ...]
     ) -> tuple[Any, tuple[str, ...], str]:
         """(outcome, the requirements a failure names, the redacted text shown for it)."""
-        from conformance.errors import ConformanceFailure, HarnessError
+        from conformance.errors import ConformanceFailure, HarnessError, TargetUnreachable
         from conformance.evidence import render_transcript
         from conformance.expect import Violation
         from conformance.verdicts import Outcome
@@ -386,6 +406,8 @@ class DirectLinePlugin:
             )
         if isinstance(exc, ConformanceFailure) and call.when == "call":
             return Outcome.FAILED, (), self.redactor.redact(str(exc))
+        if isinstance(exc, TargetUnreachable) and not self.embedded:
+            self.dead = (item.nodeid, str(exc))
         if isinstance(exc, HarnessError):
             text = f"error (not a verdict on {', '.join(ids)}): {exc}"
             if exchanges:
@@ -503,6 +525,13 @@ class DirectLinePlugin:
             tr.write_line("expected failures (listed in the expectations file):")
             for v in expected:
                 tr.write_line(f"  {v.requirement.id}: {v.reason[:160]}")
+        dead = [t for t in self.results.values() if t.message.startswith(TARGET_DEAD)]
+        if dead:
+            tr.write_line(
+                f"{dead[0].message[len(TARGET_DEAD) :]}: {len(dead)} later test(s) not run",
+                red=True,
+                bold=True,
+            )
         errors = [v for v in self.verdicts if v.verdict.value == "error"]
         if errors:
             tr.write_line(
@@ -587,6 +616,20 @@ def dl_conversation(dl_client: DirectLineClient) -> Conversation:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+def _accepts_connections(base_url: str, timeout: float = 2.0) -> bool:
+    """Whether anything accepts a TCP connection at the target's host and port."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def worker_share(limits: Any, config: pytest.Config) -> tuple[float | None, int | None]:
     """This process's share of the run's live-safety limits: under pytest-xdist every worker
     has its own limiter, so each gets 1/N of the rate and of the conversation budget."""

@@ -56,10 +56,10 @@ def path(conversation_id: str, rest: str = "") -> str:
 
 @requirement("DL-ERR-001")
 def test_errors_of_documented_operations_carry_error_response(
-    dl_client: DirectLineClient, dl_conversation: Conversation
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
 ) -> None:
     """Every 4xx/5xx of a documented operation carries an ErrorResponse
-    ``{"error": {"code", "message"}}`` as JSON."""
+    ``{"error": {"code", "message"}}`` as JSON (operations the profile declares)."""
     conversation = dl_conversation
     token = steps.credential(conversation)
     activities = path(conversation.id, "/activities")
@@ -72,9 +72,10 @@ def test_errors_of_documented_operations_carry_error_response(
         dl_client.request("POST", activities, auth=token, headers=JSON, content=b"[]"),
         dl_client.get_activities(unknown_id()),
         dl_client.post_activity(unknown_id(), message),
-        dl_client.reconnect(unknown_id()),
         dl_client.get_activities(conversation.id, auth=token, watermark="zzz"),
     ]
+    if dl_profile.supports("reconnect"):
+        answers.append(dl_client.reconnect(unknown_id()))
     errors = [answer for answer in answers if is_error(answer)]
     if not errors:
         raise PreconditionFailed(
@@ -85,18 +86,22 @@ def test_errors_of_documented_operations_carry_error_response(
 
 
 @requirement("DL-ERR-002")
-def test_unknown_conversation_answers_404(dl_client: DirectLineClient) -> None:
+def test_unknown_conversation_answers_404(
+    dl_client: DirectLineClient, dl_profile: Profile
+) -> None:
     """An unknown conversation id asked with the secret answers 404 on GET activities, send,
-    reconnect and upload."""
+    reconnect and upload (the last two where the profile declares them)."""
     message = steps.message(steps.unique_text("unknown conversation"))
     answer = dl_client.get_activities(unknown_id(), auth=SECRET)
     expect.status(answer, 404, what="GET activities of an unknown conversation")
     answer = dl_client.post_activity(unknown_id(), message, auth=SECRET)
     expect.status(answer, 404, what="sending to an unknown conversation")
-    answer = dl_client.reconnect(unknown_id(), auth=SECRET)
-    expect.status(answer, 404, what="reconnecting to an unknown conversation")
-    answer = dl_client.upload(unknown_id(), [FILE], user_id=steps.USER_ID, auth=SECRET)
-    expect.status(answer, 404, what="uploading to an unknown conversation")
+    if dl_profile.supports("reconnect"):
+        answer = dl_client.reconnect(unknown_id(), auth=SECRET)
+        expect.status(answer, 404, what="reconnecting to an unknown conversation")
+    if dl_profile.supports("upload"):
+        answer = dl_client.upload(unknown_id(), [FILE], user_id=steps.USER_ID, auth=SECRET)
+        expect.status(answer, 404, what="uploading to an unknown conversation")
 
 
 @requirement("DL-ERR-003")
