@@ -49,8 +49,8 @@ def partial_emulator(config: ServerConfig) -> Any:
             await _not_found(scope, send)
             return
         rest = path[len("/directline") :]
-        reconnect = scope["method"] == "GET" and rest.count("/") == 2 and rest.startswith(
-            "/conversations/"
+        reconnect = (
+            scope["method"] == "GET" and rest.count("/") == 2 and rest.startswith("/conversations/")
         )
         if reconnect or any(prefix in rest for prefix in MISSING_PREFIXES):
             await _not_found(scope, send)
@@ -91,7 +91,8 @@ def _without_stream_url(send: Any) -> Any:
                 data.pop("streamUrl", None)
                 body = json.dumps(data).encode()
                 headers = [(k, v) for k, v in start["headers"] if k != b"content-length"]
-                start = dict(start, headers=[*headers, (b"content-length", str(len(body)).encode())])
+                length = (b"content-length", str(len(body)).encode())
+                start = dict(start, headers=[*headers, length])
                 message = dict(message, body=body)
             await send(start)
         await send(message)
@@ -108,7 +109,10 @@ async def _not_found(scope: dict[str, Any], send: Any) -> None:
         {
             "type": "http.response.start",
             "status": 404,
-            "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"text/plain"),
+                (b"content-length", str(len(body)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
