@@ -86,9 +86,7 @@ def test_errors_of_documented_operations_carry_error_response(
 
 
 @requirement("DL-ERR-002")
-def test_unknown_conversation_answers_404(
-    dl_client: DirectLineClient, dl_profile: Profile
-) -> None:
+def test_unknown_conversation_answers_404(dl_client: DirectLineClient, dl_profile: Profile) -> None:
     """An unknown conversation id asked with the secret answers 404 on GET activities, send,
     reconnect and upload (the last two where the profile declares them)."""
     message = steps.message(steps.unique_text("unknown conversation"))
