@@ -144,12 +144,23 @@ class DirectLinePlugin:
         return self._redactor
 
     @property
+    def expectations_path(self) -> str | None:
+        """--dl-expect, else the file shipped with a built-in profile (NAME.expect.toml)."""
+        from conformance.profile import companion_expectations
+
+        given = self.settings.get("expect")
+        if given:
+            return str(given)
+        companion = companion_expectations(self.profile)
+        return str(companion) if companion else None
+
+    @property
     def expectations(self) -> dict[str, str]:
         """Known deviations of the target (requirement ID -> reason), from --dl-expect."""
         if self._expectations is None:
             from conformance.expectations import load_expectations
 
-            path = self.settings.get("expect")
+            path = self.expectations_path
             self._expectations = (
                 self._guard(lambda: load_expectations(path, self.catalog)) if path else {}
             )
@@ -331,7 +342,7 @@ class DirectLinePlugin:
             f"fail on {self.fail_on.upper()}",
         ] + (
             [
-                f"  expectations: {self.settings['expect']} "
+                f"  expectations: {self.expectations_path} "
                 f"({len(self.expectations)} known deviations)"
             ]
             if self.expectations

@@ -32,6 +32,7 @@ __all__ = [
     "Profile",
     "Timings",
     "builtin_profile_names",
+    "companion_expectations",
     "load_profile",
 ]
 
@@ -136,10 +137,27 @@ class Profile:
         return replace(self, end_of_conversation=reading)
 
 
+EXPECTATIONS_SUFFIX = ".expect.toml"
+
+
 def builtin_profile_names() -> list[str]:
     """Names accepted by ``--profile NAME`` (the TOML files shipped in ``conformance/profiles``)."""
     folder = resources.files("conformance") / "profiles"
-    return sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
+    return sorted(
+        p.name[: -len(".toml")]
+        for p in folder.iterdir()
+        if p.name.endswith(".toml") and not p.name.endswith(EXPECTATIONS_SUFFIX)
+    )
+
+
+def companion_expectations(profile: Profile) -> Path | None:
+    """The expectations file shipped with a built-in profile (``NAME.expect.toml``), if any:
+    a ready profile comes with the known deviations of the target it describes."""
+    if not profile.source.startswith("built-in:"):
+        return None
+    name = profile.source[len("built-in:") :]
+    path = Path(str(resources.files("conformance") / "profiles")) / f"{name}{EXPECTATIONS_SUFFIX}"
+    return path if path.is_file() else None
 
 
 def load_profile(name_or_path: str) -> Profile:
