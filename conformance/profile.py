@@ -17,6 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from conformance.catalog import FEATURES as CATALOG_FEATURES
+from conformance.catalog import READINGS as CATALOG_READINGS
 from conformance.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -36,24 +38,9 @@ __all__ = [
     "load_profile",
 ]
 
-#: Features a profile can declare (the catalog's vocabulary, readings excluded).
-PROFILE_FEATURES: tuple[str, ...] = (
-    "auth",
-    "tokens",
-    "token_expiry",
-    "websocket",
-    "reconnect",
-    "upload",
-    "echo_bot",
-    "bot_cards",
-    "bot_error",
-    "bot_end",
-    "bot_slow",
-    "bot_welcome",
-    "user_binding",
-    "enhanced_auth",
-    "cors",
-)
+#: Features a profile can declare: the catalog's vocabulary, readings excluded (a profile
+#: declares its reading as end_of_conversation).
+PROFILE_FEATURES: tuple[str, ...] = tuple(sorted(CATALOG_FEATURES - CATALOG_READINGS))
 #: endOfConversation readings, as declared in a profile -> the catalog feature they stand for.
 READINGS: dict[str, str] = {"refuse": "eoc_refuse", "forward": "eoc_forward"}
 

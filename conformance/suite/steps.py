@@ -14,15 +14,18 @@ from collections.abc import Callable
 from typing import Any
 
 from conformance import expect
-from conformance.client import SECRET, Auth, Conversation, DirectLineClient
-from conformance.errors import PreconditionFailed
+from conformance.client import SECRET, Auth, Conversation, DirectLineClient, StreamConnection
+from conformance.errors import PreconditionFailed, StreamRefused
+from conformance.evidence import Exchange
 
 __all__ = [
     "USER_ID",
     "credential",
     "history",
     "message",
+    "open_stream_judged",
     "send",
+    "start_token",
     "unique_text",
     "wait_for_history",
 ]
@@ -45,6 +48,36 @@ def credential(conversation: Conversation) -> Auth:
     """The credential a client uses on its conversation: the token start answered (decision 7 of
     the catalog), or the secret when the target hands out no token."""
     return conversation.token if conversation.token else SECRET
+
+
+def start_token(conversation: Conversation) -> str:
+    """The token start answered (precondition: there is one; DL-START-003 judges its absence)."""
+    if not conversation.token:
+        raise PreconditionFailed(
+            "could not test: the start answer has no token (DL-START-003 judges that)",
+            exchange=conversation.answer,
+        )
+    return conversation.token
+
+
+def open_stream_judged(
+    client: DirectLineClient,
+    url: str,
+    *,
+    expected: str,
+    exchanges: list[Exchange],
+    timeout: float | None = None,
+) -> StreamConnection:
+    """Open a stream whose refusal IS the failure under test: a Violation naming ``expected``,
+    with the handshake among the evidence, rather than a harness error."""
+    try:
+        return client.open_stream(url, timeout=timeout)
+    except StreamRefused as refused:
+        raise expect.Violation(
+            expected,
+            f"handshake refused: {refused}",
+            exchanges + ([refused.exchange] if refused.exchange else []),
+        ) from None
 
 
 def send(

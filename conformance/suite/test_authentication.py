@@ -115,14 +115,7 @@ def _accepted(answer: Exchange) -> bool:
     return answer.status is not None and 200 <= answer.status < 300
 
 
-def start_token(conversation: Conversation) -> str:
-    """The token start answered (precondition: there is one)."""
-    if not conversation.token:
-        raise PreconditionFailed(
-            "could not test: the start answer has no token (DL-START-003 judges that)",
-            exchange=conversation.answer,
-        )
-    return conversation.token
+start_token = steps.start_token
 
 
 def answered_token(answer: Exchange, what: str) -> str:

@@ -23,14 +23,7 @@ requirement = pytest.mark.requirement
 REFUSED = (403, 401)
 
 
-def token_of(conversation: Conversation) -> str:
-    """The token start answered (precondition: there is one)."""
-    if not conversation.token:
-        raise PreconditionFailed(
-            "could not test: the start answer has no token (DL-START-003 judges that)",
-            exchange=conversation.answer,
-        )
-    return conversation.token
+token_of = steps.start_token
 
 
 def two_conversations(client: DirectLineClient) -> tuple[Conversation, str, Conversation]:

@@ -25,14 +25,6 @@ requirement = pytest.mark.requirement
 CONCURRENT_SENDS = 20
 
 
-def read(client: DirectLineClient, conversation: Conversation, auth: Auth) -> list[dict[str, Any]]:
-    """The whole history as ``auth`` sees it (precondition: GET answers 200)."""
-    activities, _, exchanges = client.collect_activities(conversation.id, auth=auth)
-    for exchange in exchanges:
-        expect.precondition(exchange, "reading the conversation's activities")
-    return activities
-
-
 def poll_until(
     client: DirectLineClient,
     conversation: Conversation,
@@ -43,7 +35,7 @@ def poll_until(
     """Read until ``predicate`` holds or ``timeout`` passes; the last history (caller judges)."""
     deadline = time.monotonic() + timeout
     while True:
-        activities = read(client, conversation, auth)
+        activities = steps.history(client, conversation, auth=auth)
         if predicate(activities) or time.monotonic() >= deadline:
             return activities
         time.sleep(0.2)
@@ -196,9 +188,11 @@ def test_concurrent_sends_are_all_recorded_once_in_one_order(
     orders = {
         "the token client": ids(mine),
         "a second client with the secret": [
-            i for i in ids(read(other, conversation, SECRET)) if i in wanted
+            i for i in ids(steps.history(other, conversation, auth=SECRET)) if i in wanted
         ],
-        "the token client again": [i for i in ids(read(owner, conversation, token)) if i in wanted],
+        "the token client again": [
+            i for i in ids(steps.history(owner, conversation, auth=token)) if i in wanted
+        ],
     }
     first = orders["the token client"]
     differing = {reader: order for reader, order in orders.items() if order != first}

@@ -7,7 +7,7 @@ import pytest
 
 from conformance import expect
 from conformance.client import DirectLineClient
-from conformance.errors import PreconditionFailed, StreamRefused
+from conformance.errors import PreconditionFailed
 from conformance.profile import Profile
 from conformance.suite import steps
 
@@ -79,14 +79,13 @@ def test_stream_url_opens_a_websocket(dl_client: DirectLineClient, dl_profile: P
         f"streamUrl: {url!r}" if "streamUrl" in body else "no streamUrl field",
         [answer],
     )
-    try:
-        stream = dl_client.open_stream(url, timeout=dl_profile.timings.request_timeout)
-    except StreamRefused as refused:
-        raise expect.Violation(
-            "the stream URL upgrades to a WebSocket (101)",
-            f"handshake refused: {refused}",
-            [answer] + ([refused.exchange] if refused.exchange else []),
-        ) from None
+    stream = steps.open_stream_judged(
+        dl_client,
+        url,
+        expected="the stream URL upgrades to a WebSocket (101)",
+        exchanges=[answer],
+        timeout=dl_profile.timings.request_timeout,
+    )
     with stream:
         expect.that(
             not stream.closed,

@@ -47,14 +47,10 @@ def open_judged(
     exchanges: list[Exchange],
 ) -> StreamConnection:
     """Open a stream whose refusal IS the failure under test: a Violation, not an error."""
-    try:
-        return client.open_stream(url, timeout=profile.timings.request_timeout)
-    except StreamRefused as refused:
-        raise expect.Violation(
-            expected,
-            f"handshake refused: {refused}",
-            exchanges + ([refused.exchange] if refused.exchange else []),
-        ) from None
+    return steps.open_stream_judged(
+        client, url, expected=expected, exchanges=exchanges,
+        timeout=profile.timings.request_timeout,
+    )  # fmt: skip
 
 
 def event(name: str) -> dict[str, Any]:
