@@ -24,6 +24,10 @@ __all__ = ["main"]
 
 PROG = "directline-conformance"
 EXIT_USAGE = 2
+DEFAULT_WORKERS = "8"
+SMALL_SELECTION = 30
+"""A `-k` selection of at most this many tests, none `slow`, runs in one process: starting
+8 xdist workers costs more than such a selection takes (see benchmarks/suite_wall.py)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,7 +78,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile", metavar="FILE|NAME", help="target profile (TOML file or built-in name)"
     )
     run.add_argument("--expect", metavar="FILE", help="expectations file listing known deviations")
-    run.add_argument("--report-dir", metavar="DIR", help="write report.json into DIR")
+    run.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        help="write report.json, report.md, report.html and junit.xml into DIR",
+    )
+    run.add_argument(
+        "--fuzz",
+        choices=("ci", "live"),
+        help="Hypothesis level of the fuzz tests: ci (many derandomized examples) or live (few); "
+        "default: ci on the embedded server or a loopback target, live otherwise",
+    )
+    run.add_argument(
+        "--hypothesis-db",
+        metavar="DIR",
+        help="directory of Hypothesis's example database (default: in memory only)",
+    )
     run.add_argument("--eoc", choices=("refuse", "forward"), help="endOfConversation reading")
     run.add_argument(
         "--fail-on", choices=("must", "should"), help="lowest level that fails the run"
@@ -88,9 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "-n",
         metavar="WORKERS",
-        default="8",
+        default=None,
         help="parallel pytest-xdist workers (default 8, so the protocol's timing waits overlap "
-        "and a run lasts about its longest wait; 0: one process)",
+        "and a run lasts about its longest wait; with -k selecting at most "
+        f"{SMALL_SELECTION} tests and none of the slow ones, one process; 0: one process)",
     )
     run.add_argument("-q", "--quiet", action="store_true", help="less output")
     run.add_argument("-v", "--verbose", action="store_true", help="one line per test")
@@ -141,6 +161,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     profiles = commands.add_parser("profiles", help="list the built-in target profiles")
     profiles.set_defaults(handler=_profiles)
+
+    compare = commands.add_parser(
+        "compare",
+        help="what changed between two report.json files; exit 1 on any regression",
+        description="Compare a baseline report.json with a new one: regressions (a requirement "
+        "that passed now fails or errors), fixes, new and removed requirements, other changes. "
+        "Exit 1 on any regression, 0 otherwise, 2 when a report cannot be read.",
+    )
+    compare.add_argument("base", metavar="BASE.json", help="the baseline report.json")
+    compare.add_argument("new", metavar="NEW.json", help="the report.json of the new run")
+    compare.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    compare.set_defaults(handler=_compare)
     return parser
 
 
@@ -149,6 +181,8 @@ def _run(options: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
     check_configuration(options)
+    if options.n is None:
+        options.n = default_workers(options)
     args = pytest_args(options, extra)
     code = pytest.main(args)
     return _exit_code(int(code))
@@ -172,6 +206,8 @@ def check_configuration(options: argparse.Namespace) -> None:
             "fail_on": options.fail_on,
             "timing": options.timing,
             "report_dir": options.report_dir,
+            "fuzz": getattr(options, "fuzz", None),
+            "hypothesis_db": getattr(options, "hypothesis_db", None),
         }
     )
     effective_profile(settings, embedded=not settings.get("target"))
@@ -196,9 +232,11 @@ def pytest_args(options: argparse.Namespace, extra: Sequence[str]) -> list[str]:
         "eoc": "--dl-eoc",
         "fail_on": "--dl-fail-on",
         "timing": "--dl-timing",
+        "fuzz": "--dl-fuzz",
+        "hypothesis_db": "--dl-hypothesis-db",
     }
     for name, option in mapping.items():
-        value = getattr(options, name)
+        value = getattr(options, name, None)
         if value is not None:
             args += [option, str(value)]
     if options.k:
@@ -319,6 +357,33 @@ def _requirements(options: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def default_workers(options: argparse.Namespace) -> str:
+    """The -n to use when none is given: 8, or 0 (one process) for a small `-k` selection
+    with no slow test, found by collecting the suite in this process first (the modules stay
+    imported, so the run that follows collects again cheaply)."""
+    if not options.k:
+        return DEFAULT_WORKERS
+    import pytest
+
+    selected: list[Any] = []
+
+    class Counter:
+        def pytest_collection_finish(self, session: pytest.Session) -> None:
+            selected.extend(session.items)
+
+    args = ["--collect-only", "-q", "--pyargs", "conformance.suite", "-p", "no:cacheprovider"]
+    args += ["--noconftest", "-c", os.devnull, "--rootdir", os.getcwd(), "-k", options.k]
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        code = pytest.main(args, plugins=[Counter()])
+    if code not in (0, 5):
+        return DEFAULT_WORKERS  # the real run reports the problem
+    small = len(selected) <= SMALL_SELECTION
+    if small and not any(item.get_closest_marker("slow") for item in selected):
+        return "0"
+    return DEFAULT_WORKERS
+
+
 def collect_coverage() -> dict[str, list[str]]:
     """Requirement ID -> node IDs of the packaged suite's tests that declare it."""
     import pytest
@@ -369,6 +434,17 @@ def _mutants(options: argparse.Namespace, extra: list[str]) -> int:
             f"run this command from one ({exc})"
         ) from None
     return kill_table(options.mutant_args)
+
+
+# -- compare ------------------------------------------------------------------------------------
+def _compare(options: argparse.Namespace, extra: list[str]) -> int:
+    """A bad report raises ReportError (a KitError): one line on stderr, exit 2, from main()."""
+    from conformance.compare import compare_reports, load_report, render
+
+    base, new = load_report(options.base), load_report(options.new)
+    comparison = compare_reports(base, new)
+    print(render(comparison, options.format))
+    return comparison.exit_status
 
 
 # -- profiles -----------------------------------------------------------------------------------

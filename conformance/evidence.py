@@ -171,7 +171,8 @@ _BEARER = re.compile(r"""\b(Bearer[ \t]+)(?![A-Za-z_-]+=")([A-Za-z0-9\-._~+/]{6,
 # the t= of a (stream) URL, also after an HTML-escaped "&amp;"
 _T_PARAM = re.compile(r"""([?&;]t=)([^&#\s"'<>]+)""")
 # the value of a JSON "token" field (non-empty strings only: an empty one is evidence)
-_JSON_TOKEN = re.compile(r'("token"\s*:\s*")((?:[^"\\]|\\.)+)(")', re.I)
+#: The value of a JSON "token" field, up to its closing quote or the end of a cut-off text.
+_JSON_TOKEN = re.compile(r'("token"\s*:\s*")((?:[^"\\]|\\.)+)', re.I)
 
 
 class Redactor:
@@ -247,7 +248,7 @@ class Redactor:
         text = _AUTH_LINE.sub(_redact_auth_match, text)
         text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
         text = _T_PARAM.sub(lambda m: m.group(1) + REDACTED, text)
-        return _JSON_TOKEN.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+        return _JSON_TOKEN.sub(lambda m: m.group(1) + REDACTED, text)
 
     def redact_headers(
         self, headers: Mapping[str, str] | Iterable[tuple[str, str]]

@@ -18,7 +18,7 @@ from typing import Any
 
 from conformance.catalog import validate
 from conformance.errors import PreconditionFailed
-from conformance.evidence import Exchange
+from conformance.evidence import Exchange, Redactor
 
 __all__ = [
     "Violation",
@@ -58,9 +58,7 @@ def describe_status(exchange: Exchange) -> str:
     """A status as a person reads it: '403 with {"error": ...}' or 'no answer (timed out ...)'."""
     if exchange.status is None:
         return f"no answer ({exchange.error or 'unknown failure'})"
-    body = exchange.text.strip()
-    if len(body) > 160:
-        body = body[:160] + "..."
+    body = _shorten(exchange.text.strip(), 160)
     return f"{exchange.status}" + (f" with body {body}" if body else " with an empty body")
 
 
@@ -96,7 +94,7 @@ def json_body(exchange: Exchange, *, requirement: str | None = None) -> Any:
     except (ValueError, UnicodeDecodeError):
         raise Violation(
             "a JSON body",
-            f"a body that is not JSON: {exchange.text[:160]!r}",
+            f"a body that is not JSON: {_shorten(exchange.text, 160)!r}",
             [exchange],
             requirement=requirement,
         ) from None
@@ -144,7 +142,7 @@ def error_response(exchange: Exchange, *, requirement: str | None = None) -> dic
     except (ValueError, UnicodeDecodeError):
         raise Violation(
             'an ErrorResponse body {"error": {"code": ..., "message": ...}}',
-            f"{exchange.status} with a body that is not JSON: {exchange.text[:160]!r}",
+            f"{exchange.status} with a body that is not JSON: {_shorten(exchange.text, 160)!r}",
             [exchange],
             requirement=requirement,
         ) from None
@@ -198,4 +196,14 @@ def precondition(exchange: Exchange, what: str) -> Any:
 
 def _show(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False, default=repr)
-    return text if len(text) <= 300 else text[:300] + f"... ({len(text)} characters)"
+    return _shorten(text, 300)
+
+
+_PATTERNS_ONLY = Redactor()
+
+
+def _shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, credentials hidden *before* the cut: a token cut in
+    half no longer matches its registered value, so it could not be hidden afterwards."""
+    text = _PATTERNS_ONLY.redact(text)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"

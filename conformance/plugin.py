@@ -61,6 +61,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "slow: waits out a real protocol timing (stream window, token lifetime)"
     )
+    config.addinivalue_line(
+        "markers", "smoke: a fast, broad subset (one check per spec page) for a quick verdict"
+    )
     config.pluginmanager.register(DirectLinePlugin(config), PLUGIN_NAME)
 
 
@@ -101,6 +104,8 @@ class DirectLinePlugin:
         #: (test where the target stopped answering, what happened); None while it answers.
         self.dead: tuple[str, str] | None = None
         self.skipped_while_dead = 0
+        #: The report files written at the end of the run (--dl-report-dir), for the summary.
+        self.report_paths: list[Any] = []
 
     # -- lazily resolved state -------------------------------------------------------------
     @property
@@ -455,7 +460,10 @@ class DirectLinePlugin:
             redactor=self.redactor,
             hint=violation.hint or first.rule,
         )
-        return self.redactor.redact(str(failure))
+        # Hypothesis attaches its falsifying example and @reproduce_failure blob as notes
+        notes = "\n".join(_clip(str(n), 4000) for n in getattr(violation, "__notes__", ()))
+        text = str(failure) + (f"\n{notes}" if notes else "")
+        return self.redactor.redact(text)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
@@ -501,9 +509,9 @@ class DirectLinePlugin:
         session.exitstatus = exit_status(self.verdicts, self.fail_on)
         report_dir = self.settings.get("report_dir")
         if report_dir:
-            from conformance.report import write_json_report
+            from conformance.report import write_reports
 
-            write_json_report(report_dir, self, finished=time.time())
+            self.report_paths = write_reports(report_dir, self, time.time())
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.verdicts:
@@ -514,15 +522,28 @@ class DirectLinePlugin:
         tr.section("directline-conformance verdicts")
         for line in self.describe_run():
             tr.write_line(line)
+        from conformance.report_markdown import VERDICT_ORDER
+
         for level, counts in summary_counts(self.verdicts).items():
             tr.write_line(
                 f"{level:<7} "
-                + ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
+                + ", ".join(f"{counts[v]} {v}" for v in VERDICT_ORDER if counts.get(v))
             )
         bad = failing(self.verdicts, self.fail_on)
-        if bad:
+        failed = [v for v in bad if v.verdict.value == "fail"]
+        if failed:
             tr.write_line("failing requirements (fail the run):", red=True, bold=True)
-            for v in bad:
+            for v in failed:
+                tr.write_line(f"  {v.requirement.id} ({v.requirement.level}) {v.requirement.title}")
+        unexpected = [v for v in bad if v.verdict.value == "unexpected-pass"]
+        if unexpected:
+            tr.write_line(
+                "failing requirements (fail the run): unexpected passes, listed in the "
+                "expectations file but passed (remove them from it):",
+                red=True,
+                bold=True,
+            )
+            for v in unexpected:
                 tr.write_line(f"  {v.requirement.id} ({v.requirement.level}) {v.requirement.title}")
         ignored = [v for v in self.verdicts if v.verdict.value == "fail" and v not in bad]
         if ignored:
@@ -550,6 +571,8 @@ class DirectLinePlugin:
             )
             for v in errors:
                 tr.write_line(f"  {v.requirement.id}: {v.reason[:160]}")
+        for path in self.report_paths:
+            tr.write_line(f"report: {path}")
         status = session_status(self.verdicts, self.fail_on)
         tr.write_line(f"directline-conformance: {status}")
 
@@ -626,7 +649,56 @@ def dl_conversation(dl_client: DirectLineClient) -> Conversation:
     return dl_client.new_conversation()
 
 
+@pytest.fixture(scope="session")
+def dl_example_client(
+    request: pytest.FixtureRequest, dl_target: Target
+) -> Callable[[pytest.Item], DirectLineClient]:
+    """For Hypothesis tests: ``dl_example_client(request.node)`` makes a fresh recording client
+    for one example; its recorder replaces the test's, so a failure shows that example's
+    exchanges. Close it after the example (it is a context manager)."""
+    plugin = _plugin(request.config)
+
+    def make(node: pytest.Item) -> DirectLineClient:
+        from conformance.evidence import Recorder
+
+        recorder = Recorder()
+        node.stash[RECORDER_KEY] = recorder
+        return plugin.make_client(dl_target, case_id=node.nodeid, recorder=recorder)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def dl_fuzz(request: pytest.FixtureRequest, dl_target: Target) -> dict[str, Any]:
+    """The fuzz settings of the run: ``level`` (ci or live: --dl-fuzz; default ci against the
+    embedded server or a loopback target, live otherwise) and ``database`` (a directory for
+    Hypothesis's example database, --dl-hypothesis-db; None: in memory only)."""
+    plugin = _plugin(request.config)
+    level = plugin.settings.get("fuzz")
+    if not level:
+        level = "ci" if dl_target.embedded or _is_loopback(dl_target.base_url) else "live"
+    return {"level": level, "database": plugin.settings.get("hypothesis_db")}
+
+
 # -- helpers ----------------------------------------------------------------------------------
+def _is_loopback(base_url: str) -> bool:
+    """Whether the target runs on this machine (not a shared live service)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(base_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
 def _accepts_connections(base_url: str, timeout: float = 2.0) -> bool:
     """Whether anything accepts a TCP connection at the target's host and port."""
     import socket

@@ -1,7 +1,8 @@
-"""Verdicts -> report files a person and a CI can read (report.json, versioned).
+"""Verdicts -> the report data (report.json, versioned) and the one entry that writes every file.
 
-Everything written passes through the run's Redactor once more: a report never holds the
-secret or a token, whatever a test message contained.
+The run is turned into one JSON-able dict, redacted once, and every writer (Markdown, HTML,
+JUnit) renders that dict: what a person reads can never hold more than report.json does, and
+report.json never holds the secret or a token, whatever a test message contained.
 """
 
 from __future__ import annotations
@@ -12,29 +13,46 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import conformance
 
 if TYPE_CHECKING:
     from conformance.plugin import DirectLinePlugin
 
-__all__ = ["REPORT_FORMAT", "build_report", "redact_strings", "write_json_report"]
+__all__ = [
+    "REPORT_FORMAT",
+    "REPORT_SCHEMA_FILE",
+    "build_report",
+    "public_url",
+    "redact_strings",
+    "report_schema",
+    "validate_report",
+    "write_json_report",
+    "write_reports",
+]
 
 #: Bump when a field changes meaning; readers check it.
 REPORT_FORMAT = "directline-conformance/report/1"
+#: The JSON Schema of report.json, shipped beside the catalog.
+REPORT_SCHEMA_FILE = "report.schema.json"
+#: Outcomes whose message is the evidence of a verdict (the others carry a skip reason).
+_EVIDENCE_OUTCOMES = ("failed", "error")
 
 
 def build_report(plugin: DirectLinePlugin, *, finished: float) -> dict[str, Any]:
-    """The whole run as one JSON-able dict."""
+    """The whole run as one JSON-able dict (not yet redacted: see :func:`report_data`)."""
     from conformance.plugin import session_status
     from conformance.verdicts import exit_status, summary_counts
 
     profile = plugin.profile
-    target = plugin.settings.get("target") or "embedded reference server"
+    given = plugin.settings.get("target")
+    target = public_url(given) if given else "embedded reference server"
     return {
         "format": REPORT_FORMAT,
         "kit_version": conformance.__version__,
         "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
         "target": {"url": target, "embedded": plugin.embedded},
         "profile": {
             "name": profile.name,
@@ -43,9 +61,13 @@ def build_report(plugin: DirectLinePlugin, *, finished: float) -> dict[str, Any]
             "features": sorted(profile.features),
             "timings": dict(vars(profile.timings)),
         },
+        "expectations": plugin.expectations_path if plugin.expectations else None,
+        # the header as printed, with the target shown as in "target" above
+        "run": [line.replace(given, target) if given else line for line in plugin.describe_run()],
         "fail_on": plugin.fail_on,
         "started": _iso(plugin.started),
         "finished": _iso(finished),
+        "duration": round(max(0.0, finished - plugin.started), 3),
         "exit_status": exit_status(plugin.verdicts, plugin.fail_on),
         "conclusion": session_status(plugin.verdicts, plugin.fail_on),
         "summary": {
@@ -57,6 +79,8 @@ def build_report(plugin: DirectLinePlugin, *, finished: float) -> dict[str, Any]
                 "level": v.requirement.level,
                 "area": v.requirement.area,
                 "title": v.requirement.title,
+                "page": v.requirement.source.page,
+                "section": v.requirement.source.section,
                 "verdict": v.verdict.value,
                 "reason": v.reason,
                 "tests": [t.nodeid for t in v.tests],
@@ -70,17 +94,50 @@ def build_report(plugin: DirectLinePlugin, *, finished: float) -> dict[str, Any]
                 "outcome": t.outcome.value,
                 "duration": round(t.duration, 4),
                 "message": t.message,
+                # the bug report (expected, observed, exchanges, curl) of a failure or error
+                "evidence": t.message if t.outcome.value in _EVIDENCE_OUTCOMES else None,
             }
             for t in plugin.results.values()
         ],
     }
 
 
-def write_json_report(directory: str | Path, plugin: DirectLinePlugin, *, finished: float) -> Path:
-    """Write ``report.json`` into ``directory`` (created if needed); returns its path."""
+def report_data(plugin: DirectLinePlugin, *, finished: float) -> dict[str, Any]:
+    """:func:`build_report` with every string passed through the run's Redactor once more."""
+    return redact_strings(build_report(plugin, finished=finished), plugin.redactor.redact)
+
+
+def write_reports(directory: str | Path, plugin: DirectLinePlugin, finished: float) -> list[Path]:
+    """Write report.json, report.md, report.html and junit.xml into ``directory``.
+
+    All four render the same redacted dict; returns their paths in that order.
+    """
+    from conformance.report_html import render_html
+    from conformance.report_junit import render_junit
+    from conformance.report_markdown import render_markdown
+
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    report = redact_strings(build_report(plugin, finished=finished), plugin.redactor.redact)
+    report = report_data(plugin, finished=finished)
+    files = {
+        "report.json": json.dumps(report, indent=2, ensure_ascii=False) + "\n",
+        "report.md": render_markdown(report),
+        "report.html": render_html(report),
+        "junit.xml": render_junit(report),
+    }
+    paths = []
+    for name, text in files.items():
+        path = folder / name
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def write_json_report(directory: str | Path, plugin: DirectLinePlugin, *, finished: float) -> Path:
+    """Write only ``report.json`` into ``directory`` (created if needed); returns its path."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    report = report_data(plugin, finished=finished)
     path = folder / "report.json"
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
@@ -98,6 +155,47 @@ def redact_strings(value: Any, redact: Callable[[str], str]) -> Any:
     if isinstance(value, list | tuple):
         return [redact_strings(v, redact) for v in value]
     return value
+
+
+def public_url(url: str) -> str:
+    """A target URL fit for a report: user info and query values removed (either may carry a
+    credential, e.g. ``https://user:secret@host`` or ``?code=...``)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<unparseable target URL>"
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    query = "&".join(
+        f"{pair.split('=', 1)[0]}=<redacted>" if "=" in pair else pair
+        for pair in parts.query.split("&")
+        if pair
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema of report.json (draft 2020-12), from the packaged specs."""
+    from conformance.catalog import _SPECS
+
+    schema: dict[str, Any] = json.loads((_SPECS / REPORT_SCHEMA_FILE).read_text(encoding="utf-8"))
+    return schema
+
+
+def validate_report(report: object) -> list[str]:
+    """Problems of a report.json document against its schema, one line each (empty: valid)."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(report_schema())
+    problems = []
+    for error in sorted(validator.iter_errors(report), key=lambda e: list(e.absolute_path)):
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
+        problems.append(f"{where}: {message}")
+    return problems
 
 
 def _iso(timestamp: float) -> str:

@@ -129,7 +129,23 @@ SETTINGS: tuple[Setting, ...] = (
         "report_dir",
         "--dl-report-dir",
         "DIRECTLINE_REPORT_DIR",
-        "directory to write report.json into",
+        "directory to write report.json, report.md, report.html and junit.xml into",
+    ),
+    Setting(
+        "fuzz",
+        "--dl-fuzz",
+        "DIRECTLINE_FUZZ",
+        "Hypothesis level of the fuzz and state-machine tests: ci (many derandomized examples) or "
+        "live (few, within the profile's limits); default: ci on the embedded server or a "
+        "loopback target, live otherwise",
+        choices=("ci", "live"),
+    ),
+    Setting(
+        "hypothesis_db",
+        "--dl-hypothesis-db",
+        "DIRECTLINE_HYPOTHESIS_DB",
+        "directory of Hypothesis's example database (failing examples are replayed first on "
+        "the next run); default: none, examples are kept in memory only",
     ),
 )
 

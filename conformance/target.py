@@ -20,8 +20,9 @@ __all__ = [
 #: Timings of the embedded reference server in a default run: every timing rule is still waited
 #: out for real, only in seconds instead of minutes.
 COMPRESSED_TIMINGS: dict[str, float] = {
-    "stream_connect_window": 4.0,
-    "token_lifetime": 6.0,
+    # long enough that a loaded 2-core CI machine's handshake latency stays inside the margins
+    "stream_connect_window": 6.0,
+    "token_lifetime": 8.0,
     "bot_timeout": 1.0,
     "delivery_timeout": 3.0,
 }

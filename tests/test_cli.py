@@ -93,3 +93,19 @@ def test_every_uncovered_requirement_says_why_and_no_reason_is_stale() -> None:
             assert row["untested_because"] == UNTESTED[row["id"]]
     levels = {r["id"]: r["level"] for r in rows}
     assert all(levels[rid] == "MAY" for rid in UNTESTED)
+
+
+def test_smoke_runs_its_small_selection_in_one_process() -> None:
+    """`run -k smoke` picks the marked tests, one per spec page, and skips xdist for them;
+    a run without -k keeps the default workers."""
+    import argparse
+
+    from conformance.cli import DEFAULT_WORKERS, default_workers
+
+    assert default_workers(argparse.Namespace(k=None)) == DEFAULT_WORKERS
+    assert default_workers(argparse.Namespace(k="smoke")) == "0"
+    assert default_workers(argparse.Namespace(k="not smoke")) == DEFAULT_WORKERS
+    result = cli("run", "-q", "-k", "smoke")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert " passed, " in result.stdout and " deselected" in result.stdout
+    assert "bringing up nodes" not in result.stdout

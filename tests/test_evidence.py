@@ -428,3 +428,18 @@ def test_errors_survive_pickling(redactor: Redactor) -> None:
     assert pickle.loads(pickle.dumps(StreamRefused(403, ex))).status == 403
     closed = pickle.loads(pickle.dumps(StreamClosed(1000, "bye", ex)))
     assert (closed.code, closed.reason) == (1000, "bye")
+
+
+def test_a_token_cut_off_by_truncation_is_still_hidden() -> None:
+    from conformance.evidence import Exchange
+    from conformance.expect import describe_status
+
+    token = "eyJhbGciOiJIUzI1NiJ9." + "x" * 300
+    body = ('{"conversationId": "abc", "token": "' + token + '", "expires_in": 1800}').encode()
+    exchange = Exchange(
+        method="POST", url="http://t/conversations", request_headers=[], request_body=None,
+        status=200, response_headers=[], response_body=body, started=0.0, elapsed=0.01,
+    )  # fmt: skip
+    shown = describe_status(exchange)
+    assert "xxxxxxxx" not in shown
+    assert '"token": "<redacted>' in shown

@@ -54,7 +54,7 @@ def request_origin(conn: HTTPConnection) -> str:
         server = conn.scope.get("server") or ("127.0.0.1", 80)
         address = f"[{server[0]}]" if ":" in str(server[0]) else str(server[0])
         host = f"{address}:{server[1]}"
-    scheme = "https" if conn.url.scheme in ("https", "wss") else "http"
+    scheme = "https" if conn.scope.get("scheme") in ("https", "wss") else "http"
     return _service(conn).public_origin(scheme, host)
 
 

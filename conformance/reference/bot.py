@@ -19,14 +19,13 @@ A `conversationUpdate` that adds a user other than the bot gets the welcome text
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import httpx
 
 from .config import ServerConfig
-from .wire import dumps
+from .wire import copy_json, dumps
 
 __all__ = ["Bot", "BotFailed", "EchoBot", "ForwardingBot", "PostActivity"]
 
@@ -79,7 +78,7 @@ class EchoBot:
                     "from": dict(self.account),
                     "text": self.config.welcome_text,
                 }
-                welcome["recipient"] = copy.deepcopy(member)
+                welcome["recipient"] = copy_json(member)
                 await self.post(conversation_id, welcome)
 
     async def on_message(self, conversation_id: str, activity: Activity) -> None:
@@ -118,7 +117,7 @@ class EchoBot:
         """A bot activity answering `to` (replyToId, recipient = the sender)."""
         reply: Activity = {"type": "message", "from": dict(self.account)}
         if isinstance(to.get("from"), dict):
-            reply["recipient"] = copy.deepcopy(to["from"])
+            reply["recipient"] = copy_json(to["from"])
         reply["replyToId"] = to.get("id")
         reply.update(fields)
         return reply
@@ -129,7 +128,7 @@ class EchoBot:
         if to.get("text") is not None:
             reply["text"] = to["text"]
         if to.get("attachments") is not None:
-            reply["attachments"] = copy.deepcopy(to["attachments"])
+            reply["attachments"] = copy_json(to["attachments"])
         return reply
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import logging
 import socket
@@ -184,6 +185,20 @@ class EmbeddedServer:
         self.stop()
 
 
+GC_THRESHOLD = 50_000
+"""Allocations between young-generation collections in a stand-alone server (default 700)."""
+
+
+def tune_collector() -> None:
+    """For a process that is only the server: every request allocates many short-lived
+    containers, so collect the young generation less often (about 10 % less CPU per request
+    under load, see benchmarks/throughput.py), and freeze what startup built so full
+    collections skip it. Not done for the embedded server, which shares pytest's process."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD)
+
+
 def serve(
     config: ServerConfig,
     host: str = "127.0.0.1",
@@ -209,6 +224,7 @@ def serve(
         if show_secret:
             announce(f"Secret: {config.secret}")
         server = uvicorn.Server(_uvicorn_config(create_app(config)))
+        tune_collector()
         with contextlib.suppress(KeyboardInterrupt):
             server.run(sockets=[sock])
     finally:

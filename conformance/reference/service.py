@@ -20,7 +20,6 @@ Building blocks they share (override these to change one rule everywhere):
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import secrets
 from dataclasses import dataclass
@@ -52,7 +51,7 @@ from .store import (
 )
 from .tokens import CONVERSATION, STREAM, Credential, TokenAuthority, parse_authorization
 from .uploads import UploadedFile, UploadForm, parse_upload
-from .wire import JSONInputError, dumps, loads
+from .wire import JSONInputError, copy_json, dumps, loads
 
 __all__ = [
     "BASE_PATH",
@@ -455,7 +454,7 @@ class DirectLineService:
     async def deliver_to_bot(self, conversation: Conversation, activity: Activity) -> None:
         """Hand an activity to the bot and wait at most bot_timeout: 502 if it fails, 504 if
         it is late (it keeps running, so a late reply is still delivered)."""
-        task = asyncio.ensure_future(self._call_bot(conversation.id, copy.deepcopy(activity)))
+        task = asyncio.ensure_future(self._call_bot(conversation.id, copy_json(activity)))
         self._tasks.add(task)
         task.add_done_callback(self._forget_task)
         done, _pending = await asyncio.wait({task}, timeout=self.config.bot_timeout)

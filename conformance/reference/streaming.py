@@ -41,6 +41,9 @@ async def _feed(
             if subscriber.overflowed:
                 return _BEHIND
             if getter is None:
+                if not subscriber.queue.empty():  # fast path: no task, no timer
+                    await websocket.send_text(dumps(subscriber.queue.get_nowait()))
+                    continue
                 getter = asyncio.ensure_future(subscriber.queue.get())
             done, _pending = await asyncio.wait({getter}, timeout=keepalive or None)
             if not done:

@@ -103,9 +103,15 @@ def parse_authorization(header: str | None) -> str:
 class TokenAuthority:
     """Issues and verifies the tokens of one server instance."""
 
+    verified_cache_size = 4096
+    """How many verified tokens are remembered, so a busy client's token is checked (HMAC,
+    base64, JSON) once rather than on every request; kind and expiry are still checked on
+    every use."""
+
     def __init__(self, secret: str, *, salt: bytes | None = None) -> None:
         self._secret = secret.encode("utf-8")
         self._key = hmac.new(salt or os.urandom(32), self._secret, hashlib.sha256).digest()
+        self._verified: dict[str, TokenClaims] = {}
 
     def is_secret(self, credential: str) -> bool:
         """Constant-time comparison with the secret."""
@@ -142,6 +148,21 @@ class TokenAuthority:
     def verify(self, token: str, kind: str) -> TokenClaims:
         """The claims of a token of `kind`; 403 BadArgument if forged/foreign, 403 TokenExpired
         if its lifetime has passed."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._decode(token)
+            if claims is not None:
+                if len(self._verified) >= self.verified_cache_size:
+                    del self._verified[next(iter(self._verified))]  # the oldest entry
+                self._verified[token] = claims
+        if claims is None or claims.kind != kind:
+            raise invalid_credential()
+        if time.time() >= claims.expires_at:
+            raise token_expired()
+        return claims
+
+    def _decode(self, token: str) -> TokenClaims | None:
+        """The claims of a token signed by us (None when they are not ours); 403 if forged."""
         try:
             payload = jwt.decode(
                 token,
@@ -152,12 +173,7 @@ class TokenAuthority:
             )
         except (jwt.PyJWTError, ValueError, TypeError):
             raise invalid_credential() from None
-        claims = self._claims(payload)
-        if claims is None or claims.kind != kind:
-            raise invalid_credential()
-        if time.time() >= claims.expires_at:
-            raise token_expired()
-        return claims
+        return self._claims(payload)
 
     @staticmethod
     def _claims(payload: dict[str, Any]) -> TokenClaims | None:

@@ -7,6 +7,7 @@ UTF-8) is still answered, escaped, instead of failing to encode.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +15,15 @@ from typing import Any
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
-__all__ = ["JSON_MEDIA_TYPE", "MAX_DEPTH", "JSONAnswer", "JSONInputError", "dumps", "loads"]
+__all__ = [
+    "JSON_MEDIA_TYPE",
+    "MAX_DEPTH",
+    "JSONAnswer",
+    "JSONInputError",
+    "copy_json",
+    "dumps",
+    "loads",
+]
 
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
 MAX_DEPTH = 100
@@ -59,9 +68,23 @@ def loads(text: str) -> Any:
     return value
 
 
+def copy_json(value: Any) -> Any:
+    """A deep copy of decoded JSON (dicts, lists, scalars), several times faster than
+    `copy.deepcopy`; anything else is deep-copied the general way."""
+    if isinstance(value, dict):
+        return {key: copy_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_json(item) for item in value]
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    return copy.deepcopy(value)
+
+
 def dumps(value: Any) -> str:
     """Compact JSON; non-ASCII kept as is unless it cannot be UTF-8 encoded."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -3,7 +3,9 @@
 A step does what a test needs done before it can judge its own rule (send a message, read the
 history, wait for an activity). When the target cannot do the step at all, the step raises
 PreconditionFailed: the rule under test could not be judged, which is an error verdict, not a
-failure of that rule.
+failure of that rule. When the step's failure is itself a broken rule (a send answering 2xx
+without an id breaks DL-SEND-001), the step names that rule instead, and the rule under test is
+reported inconclusive (not-tested) rather than an error.
 """
 
 from __future__ import annotations
@@ -95,8 +97,13 @@ def send(
     body = expect.precondition(answer, what)
     activity_id = body.get("id") if isinstance(body, dict) else None
     if not isinstance(activity_id, str) or not activity_id:
-        raise PreconditionFailed(
-            f"could not test: {what} answered {answer.status} without an id", exchange=answer
+        # DL-SEND-001's failure, named as such: the calling test's own rule is then reported
+        # inconclusive (not-tested), not a harness error (NLP.js answers a typing send `{}`).
+        raise expect.Violation(
+            f"{what}: a 2xx answer with the activity's id",
+            f"{answer.status} without an id",
+            [answer],
+            requirement="DL-SEND-001",
         )
     return activity_id
 

@@ -184,6 +184,7 @@ TEXTS = {
 }
 
 
+@pytest.mark.smoke
 @requirement("DL-ACT-004")
 def test_text_comes_back_exactly(dl_client: DirectLineClient) -> None:
     """``text`` comes back exactly as sent in any script: astral planes, right-to-left,

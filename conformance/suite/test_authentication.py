@@ -198,6 +198,7 @@ def expired_refusal(answer: Exchange, what: str) -> None:
 # --- Authentication -------------------------------------------------------------------------
 
 
+@pytest.mark.smoke
 @requirement("DL-AUTH-001")
 def test_missing_authorization_answers_401(
     dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
@@ -507,6 +508,7 @@ def test_embedded_user_is_the_only_sender(dl_client: DirectLineClient, dl_profil
     )
 
 
+@pytest.mark.smoke
 @requirement("DL-TOKEN-007")
 def test_refresh_answers_new_token_same_conversation(dl_client: DirectLineClient) -> None:
     """Refresh with a valid token answers 200 with a new token, an integer expires_in > 0 and

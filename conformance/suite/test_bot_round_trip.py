@@ -34,6 +34,7 @@ def _show(activities: list[dict[str, Any]]) -> str:
     return f"(type, from.id, replyToId, text): {shown!r:.600}"
 
 
+@pytest.mark.smoke
 @requirement("DL-BOT-001")
 def test_bot_reply_reaches_the_client(dl_client: DirectLineClient, dl_profile: Profile) -> None:
     """A message reaches the bot, and the reply reaches the client with ``replyToId`` = the

@@ -36,6 +36,7 @@ def from_bot(activity: dict) -> bool:
     return isinstance(sender, dict) and sender.get("id") != steps.USER_ID
 
 
+@pytest.mark.smoke
 @requirement("DL-EOC-001")
 def test_end_of_conversation_answers_200_with_id(dl_client: DirectLineClient) -> None:
     """Posting an endOfConversation answers 200 with the activity's id."""

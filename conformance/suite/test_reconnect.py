@@ -77,6 +77,7 @@ def watermark_after(
     return watermark, pages
 
 
+@pytest.mark.smoke
 @requirement("DL-RECON-001")
 def test_reconnect_answers_the_same_conversation(dl_client: DirectLineClient) -> None:
     """Reconnect answers 200 with the same ``conversationId``, a ``token`` and a ``streamUrl``."""

@@ -45,6 +45,7 @@ def _recorded(
     )
 
 
+@pytest.mark.smoke
 @requirement("DL-SEND-001")
 def test_send_answers_2xx_with_resource_response(dl_client: DirectLineClient) -> None:
     """A send of a message answers 2xx with a ResourceResponse ``{"id": <non-empty string>}``."""

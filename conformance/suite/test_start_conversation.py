@@ -14,6 +14,7 @@ from conformance.suite import steps
 requirement = pytest.mark.requirement
 
 
+@pytest.mark.smoke
 @requirement("DL-START-001")
 def test_new_conversation_answers_201(dl_client: DirectLineClient) -> None:
     """A start that opens a new conversation answers 201 Created."""

@@ -89,6 +89,7 @@ def expect_recorded(
     return activity
 
 
+@pytest.mark.smoke
 @requirement("DL-UPLOAD-001")
 def test_single_file_upload_answers_2xx_with_id(
     dl_client: DirectLineClient, dl_conversation: Conversation

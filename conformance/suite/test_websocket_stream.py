@@ -107,6 +107,7 @@ def test_stream_url_upgrades_without_authorization(
         )
 
 
+@pytest.mark.smoke
 @requirement("DL-STREAM-002")
 def test_stream_messages_are_activity_sets(
     dl_client: DirectLineClient, dl_profile: Profile

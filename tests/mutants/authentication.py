@@ -225,7 +225,7 @@ class TokensExpireEarly(DirectLineService):
     """Tokens live 60% of the expires_in they are answered with.
 
     The check tries a token at min(90%, lifetime - margin) of its lifetime (clock skew): it can
-    only see an expiry earlier than that moment (4.5 s of the compressed 6 s).
+    only see an expiry earlier than that moment (6 s of the compressed 8 s).
     """
 
     def issue_token(self, conversation: Any, user: dict[str, str] | None) -> str:

@@ -1,0 +1,344 @@
+"""A Hypothesis state machine over one conversation: send, poll by watermark, read the stream,
+reconnect, refresh the token, upload, end. Each run of the machine (an example) has its own
+client, recorder and conversation.
+
+Rules needing an optional feature are disabled by preconditions read from the profile; a test
+judges only the requirements of its marker (the other rules still run, to mix the traffic), so
+each test is gated by the plugin on exactly what it judges.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+import pytest
+
+from conformance import expect
+from conformance.client import DirectLineClient, StreamConnection, UploadFile
+from conformance.errors import PreconditionFailed
+from conformance.evidence import Exchange
+from conformance.profile import Profile
+from conformance.suite import steps
+
+requirement = pytest.mark.requirement
+
+ExampleClient = Callable[[pytest.Item], DirectLineClient]
+#: How long one read of the stream waits for frames.
+STREAM_READ = 0.05
+
+
+def _ids(activities: Sequence[dict[str, Any]]) -> list[Any]:
+    return [a.get("id") for a in activities]
+
+
+def _run_machine(
+    request: pytest.FixtureRequest,
+    fuzz: dict[str, Any],
+    make_client: ExampleClient,
+    profile: Profile,
+    judged: Collection[str],
+    *,
+    stream: bool = False,
+    end: bool = False,
+) -> None:
+    """Run the conversation machine at the run's fuzz level, judging ``judged``."""
+    from hypothesis import strategies as st
+    from hypothesis.stateful import (
+        RuleBasedStateMachine,
+        precondition,
+        rule,
+        run_state_machine_as_test,
+    )
+
+    from conformance.strategies import hypothesis_settings, machine_activities
+
+    bot = profile.bot
+    activities = machine_activities((bot.error, bot.end, bot.slow, bot.many))
+    tokens = profile.supports("tokens")
+    uploads = profile.supports("upload")
+    reconnects = stream and profile.supports("reconnect")
+
+    class ConversationMachine(RuleBasedStateMachine):
+        """One conversation driven by random steps."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.client = make_client(request.node)
+            self.conversation = self.client.new_conversation()
+            self.auth = steps.credential(self.conversation)
+            self.sent: list[str] = []  # ids answered to accepted sends, in order
+            self.seen: list[dict[str, Any]] = []  # activities polled by watermark
+            self.watermark: str | None = None
+            self.ended = False
+            self.reconnected = False
+            self.streams: list[StreamConnection] = []
+            self.stream_watermark: str | None = None
+            if stream:
+                self.streams.append(self._open(self.conversation.stream_url))
+
+        # -- helpers ------------------------------------------------------------------------
+        def check(self, rid: str, ok: bool, want: str, saw: str, ex: Sequence[Exchange]) -> None:
+            if rid in judged:
+                expect.that(ok, want, saw, ex, requirement=rid)
+
+        def _open(self, url: str | None) -> StreamConnection:
+            if not url:
+                raise PreconditionFailed("could not test: no streamUrl to read the stream with")
+            return self.client.open_stream(url)
+
+        def _read(self, timeout: float) -> None:
+            connection = self.streams[-1]
+            while True:
+                data = connection.recv_activity_set(timeout)
+                if data is None:
+                    return
+                if isinstance(data.get("watermark"), str):
+                    self.stream_watermark = data["watermark"]
+                timeout = STREAM_READ
+
+        # -- rules --------------------------------------------------------------------------
+        @rule(activity=activities)
+        def send(self, activity: dict[str, Any]) -> None:
+            answer = self.client.post_activity(self.conversation.id, activity, auth=self.auth)
+            if self.ended:
+                if profile.end_of_conversation == "refuse":
+                    self.check(
+                        "DL-EOC-003",
+                        answer.status is not None and 400 <= answer.status < 500,
+                        "a send after the client's endOfConversation refused with a 4xx",
+                        expect.describe_status(answer),
+                        [answer],
+                    )
+                    if "DL-EOC-003" in judged:
+                        expect.error_response(answer, requirement="DL-EOC-003")
+                    return
+                self.check(
+                    "DL-EOC-007",
+                    answer.status is not None and 200 <= answer.status < 300,
+                    "a send after endOfConversation accepted (forward reading)",
+                    expect.describe_status(answer),
+                    [answer],
+                )
+            body = expect.precondition(answer, "sending an activity")
+            if isinstance(body, dict) and isinstance(body.get("id"), str):
+                self.sent.append(body["id"])
+
+        @rule()
+        def poll(self) -> None:
+            answer = self.client.get_activities(
+                self.conversation.id, auth=self.auth, watermark=self.watermark
+            )
+            body = expect.precondition(answer, "polling with the watermark")
+            page = body.get("activities") if isinstance(body, dict) else None
+            if not isinstance(page, list):
+                raise PreconditionFailed("could not test: the poll answer has no activities list")
+            known = set(_ids(self.seen))
+            again = [i for n, i in enumerate(_ids(page)) if i in known or i in _ids(page)[:n]]
+            self.check(
+                "DL-POLL-005",
+                not again,
+                f"a poll with watermark {self.watermark!r} returns only activities not yet "
+                "delivered",
+                f"re-delivered {again!r}",
+                [answer],
+            )
+            new = body.get("watermark")
+            self.check(
+                "DL-POLL-005",
+                not page or new is None or new != self.watermark,
+                "the watermark moves forward when activities come",
+                f"watermark stayed {new!r} after {len(page)} activities",
+                [answer],
+            )
+            self.seen.extend(a for a in page if isinstance(a, dict))
+            if isinstance(new, str):
+                self.watermark = new
+
+        @rule()
+        def drain(self) -> None:
+            """Poll until a page is empty, then compare what came with the whole history."""
+            for _ in range(20):
+                before = len(self.seen)
+                self.poll()
+                if len(self.seen) == before:
+                    break
+            history = steps.history(self.client, self.conversation)
+            shown = self.client.recorder.exchanges[-6:]
+            full = _ids(history)
+            seen = _ids(self.seen)
+            reached = max((full.index(i) for i in seen if i in full), default=-1)
+            lost = [i for i in full[: reached + 1] if i not in seen]
+            lost += [i for i in self.sent if i in full and i not in seen and i not in lost]
+            self.check(
+                "DL-POLL-006",
+                not lost,
+                "paging by the watermark returns every recorded activity",
+                f"never returned: {lost!r}",
+                shown,
+            )
+            first = list(dict.fromkeys(i for i in seen if i in full))
+            self.check(
+                "DL-POLL-007",
+                first == [i for i in full if i in first],
+                "polled activities in record order",
+                f"polled {first!r}; recorded {full!r}",
+                shown,
+            )
+            if stream:
+                self._judge_stream(history)
+
+        def _judge_stream(self, history: list[dict[str, Any]]) -> None:
+            full = _ids(history)
+            deadline = time.monotonic() + profile.timings.delivery_timeout
+            while time.monotonic() < deadline and not set(full) <= {
+                i for c in self.streams for i in _ids(c.activities)
+            }:
+                self._read(STREAM_READ)
+            for connection in self.streams:
+                got = _ids(connection.activities)
+                twice = sorted({str(i) for i in got if got.count(i) > 1})
+                self.check(
+                    "DL-STREAM-007",
+                    not twice,
+                    "no activity delivered twice on one stream",
+                    f"delivered twice: {twice!r}",
+                    [connection.exchange],
+                )
+                recorded = [i for i in got if i in full]
+                self.check(
+                    "DL-STREAM-007",
+                    recorded == [i for i in full if i in recorded],
+                    "stream order is record order",
+                    f"stream {recorded!r}; recorded {full!r}",
+                    [connection.exchange],
+                )
+            if self.reconnected:
+                got_any = {i for c in self.streams for i in _ids(c.activities)}
+                lost = [i for i in full if i not in got_any]
+                self.check(
+                    "DL-RECON-003",
+                    not lost,
+                    "streams reconnected with the watermark deliver every activity",
+                    f"never delivered on any stream: {lost!r}",
+                    [c.exchange for c in self.streams],
+                )
+
+        @precondition(lambda self: stream)
+        @rule()
+        def read_stream(self) -> None:
+            self._read(STREAM_READ)
+
+        @precondition(lambda self: reconnects)
+        @rule()
+        def reconnect(self) -> None:
+            self._read(STREAM_READ)
+            self.streams[-1].close()
+            answer = self.client.reconnect(
+                self.conversation.id, auth=self.auth, watermark=self.stream_watermark
+            )
+            body = expect.precondition(answer, "reconnecting")
+            url = body.get("streamUrl") if isinstance(body, dict) else None
+            self.streams.append(self._open(url if isinstance(url, str) else None))
+            self.reconnected = True
+
+        @precondition(lambda self: tokens and bool(self.conversation.token))
+        @rule()
+        def refresh(self) -> None:
+            answer = self.client.refresh_token(auth=self.auth)
+            body = expect.precondition(answer, "refreshing the token")
+            if isinstance(body, dict) and isinstance(body.get("token"), str):
+                self.auth = body["token"]
+
+        @precondition(lambda self: uploads and not self.ended)
+        @rule(content=st.binary(min_size=1, max_size=64))
+        def upload(self, content: bytes) -> None:
+            answer = self.client.upload(
+                self.conversation.id,
+                [UploadFile("fuzz.bin", content)],
+                user_id=steps.USER_ID,
+                single=True,
+                auth=self.auth,
+            )
+            body = expect.precondition(answer, "uploading a file")
+            if isinstance(body, dict) and isinstance(body.get("id"), str):
+                self.sent.append(body["id"])
+
+        @precondition(lambda self: end and not self.ended)
+        @rule()
+        def end_conversation(self) -> None:
+            answer = self.client.post_activity(
+                self.conversation.id,
+                {"type": "endOfConversation", "from": {"id": steps.USER_ID}},
+                auth=self.auth,
+            )
+            body = expect.precondition(answer, "sending endOfConversation")
+            if isinstance(body, dict) and isinstance(body.get("id"), str):
+                self.sent.append(body["id"])
+            self.ended = True
+
+        def teardown(self) -> None:
+            self.client.close()
+
+    remaining = None
+    with make_client(request.node) as probe:
+        remaining = probe.budget.remaining
+    run_state_machine_as_test(
+        ConversationMachine,
+        settings=hypothesis_settings(
+            fuzz["level"],
+            machine=True,
+            database=fuzz["database"],
+            budget=None if remaining is None else max(1, remaining // 8),
+        ),
+    )
+
+
+@requirement("DL-POLL-005", "DL-POLL-006", "DL-POLL-007")
+def test_machine_polling_loses_nothing_and_repeats_nothing(
+    request: pytest.FixtureRequest,
+    dl_fuzz: dict[str, Any],
+    dl_example_client: ExampleClient,
+    dl_profile: Profile,
+) -> None:
+    """Across random sends, uploads, refreshes and polls, paging by watermark returns every
+    recorded activity once, in record order, and the watermark moves forward."""
+    judged = {"DL-POLL-005", "DL-POLL-006", "DL-POLL-007"}
+    _run_machine(request, dl_fuzz, dl_example_client, dl_profile, judged)
+
+
+@requirement("DL-STREAM-007", "DL-RECON-003")
+def test_machine_streams_deliver_once_in_order_across_reconnects(
+    request: pytest.FixtureRequest,
+    dl_fuzz: dict[str, Any],
+    dl_example_client: ExampleClient,
+    dl_profile: Profile,
+) -> None:
+    """Across random steps, each stream delivers every activity at most once in record order,
+    and streams reconnected with the watermark lose nothing."""
+    judged = {"DL-STREAM-007", "DL-RECON-003"}
+    _run_machine(request, dl_fuzz, dl_example_client, dl_profile, judged, stream=True)
+
+
+@requirement("DL-EOC-003")
+def test_machine_sends_after_end_are_refused(
+    request: pytest.FixtureRequest,
+    dl_fuzz: dict[str, Any],
+    dl_example_client: ExampleClient,
+    dl_profile: Profile,
+) -> None:
+    """At whatever point the client ends the conversation, its later sends are refused with a
+    4xx and an ErrorResponse."""
+    _run_machine(request, dl_fuzz, dl_example_client, dl_profile, {"DL-EOC-003"}, end=True)
+
+
+@requirement("DL-EOC-007")
+def test_machine_sends_after_end_are_accepted_when_forwarded(
+    request: pytest.FixtureRequest,
+    dl_fuzz: dict[str, Any],
+    dl_example_client: ExampleClient,
+    dl_profile: Profile,
+) -> None:
+    """Under the forward reading, sends after the client's endOfConversation are accepted."""
+    _run_machine(request, dl_fuzz, dl_example_client, dl_profile, {"DL-EOC-007"}, end=True)

@@ -1,0 +1,249 @@
+"""Property-based tests of sending activities: generated activities (conformance.strategies)
+sent to a fresh conversation per example, judged on the send answer and the recorded copy.
+
+Each property runs its own Hypothesis loop inside the test (the level comes from the run's
+settings: ``--dl-fuzz ci|live``). Every example gets its own client, recorder and conversation,
+so a failure shows the exchanges of the shrunk example (with curl lines, secrets redacted) and
+Hypothesis's falsifying example and ``@reproduce_failure`` blob.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from conformance import expect
+from conformance.client import Conversation, DirectLineClient
+from conformance.expect import describe_status
+from conformance.profile import Profile
+from conformance.suite import steps
+
+requirement = pytest.mark.requirement
+
+#: How many fuzz tests share a limited conversation budget (each gets its part).
+BUDGET_SHARES = 8
+
+ExampleClient = Callable[[pytest.Item], DirectLineClient]
+
+#: Always tried first (Hypothesis explicit examples): the edges every run must cover.
+SEED_ACTIVITIES: tuple[dict[str, Any], ...] = (
+    {
+        "type": "message",
+        "from": {"id": "dl_fuzz", "name": "Fuzz"},
+        "text": " \U0001f600 " + "long text, " * 1000 + "\u05e9\u05dc\u05d5\u05dd e\u0301\t\n",
+        "channelData": {"nested": [1, 2.5, None, True, {"k": "v"}], "": ""},
+        "value": ["any", 0],
+        "attachments": [{"contentType": "image/png", "contentUrl": "https://example.com/a.png"}],
+    },
+)
+
+
+def _triggers(profile: Profile) -> tuple[str, ...]:
+    bot = profile.bot
+    return (bot.error, bot.end, bot.slow, bot.many)
+
+
+def _fuzz(
+    request: pytest.FixtureRequest,
+    fuzz: dict[str, Any],
+    make_client: ExampleClient,
+    strategy: Any,
+    check: Callable[[DirectLineClient, Any], None],
+    explicit: Sequence[Any] = (),
+) -> None:
+    """Run ``check(client, value)`` for the ``explicit`` values, then generated ones, each with
+    its own client."""
+    from hypothesis import example as explicit_example
+    from hypothesis import given
+
+    from conformance.strategies import hypothesis_settings
+
+    with make_client(request.node) as probe:
+        remaining = probe.budget.remaining
+    budget = None if remaining is None else max(1, remaining // BUDGET_SHARES)
+
+    @hypothesis_settings(fuzz["level"], database=fuzz["database"], budget=budget)
+    @given(strategy)
+    def example(value: Any) -> None:
+        with make_client(request.node) as client:
+            check(client, value)
+
+    for value in explicit:
+        example = explicit_example(value)(example)
+    example()
+
+
+def _start(client: DirectLineClient) -> Conversation:
+    return client.new_conversation()
+
+
+@requirement("DL-SEND-001", "DL-ERR-004")
+def test_generated_activity_is_accepted_with_an_id(
+    request: pytest.FixtureRequest,
+    dl_fuzz: dict[str, Any],
+    dl_example_client: ExampleClient,
+    dl_profile: Profile,
+) -> None:
+    """Any valid generated activity is accepted with a 2xx ResourceResponse id, never a 500."""
+    from conformance.strategies import valid_activities
+
+    def check(client: DirectLineClient, activity: dict[str, Any]) -> None:
+        conversation = _start(client)
+        answer = client.post_activity(
+            conversation.id, activity, auth=steps.credential(conversation)
+        )
+        expect.that(
+            answer.status != 500,
+            "a valid activity never draws a 500",
+            describe_status(answer),
+            [answer],
+            requirement="DL-ERR-004",
+        )
+        expect.status(answer, range(200, 300), requirement="DL-SEND-001", what="a valid send")
+        body = expect.json_object(answer, requirement="DL-SEND-001")
+        expect.conforms(
+            body, "resource-response", [answer], requirement="DL-SEND-001", what="the answer"
+        )
+
+    _fuzz(request, dl_fuzz, dl_example_client, valid_activities(_triggers(dl_profile)), check)
+
+
+def _same(field: str, sent: dict[str, Any], recorded: dict[str, Any], rid: str, ex: Any) -> None:
+    """The recorded ``field`` equals the sent one (null counts as absent)."""
+    if field in sent:
+        expect.equal(recorded.get(field), sent[field], field, ex, requirement=rid)
+
+
+@requirement(
+    "DL-SEND-003",
+    "DL-ACT-001",
+    "DL-ACT-004",
+    "DL-ACT-005",
+    "DL-ACT-006",
+    "DL-ACT-007",
+    "DL-ACT-009",
+)
+def test_generated_activity_comes_back_intact(
+    request: pytest.FixtureRequest,
+    dl_fuzz: dict[str, Any],
+    dl_example_client: ExampleClient,
+    dl_profile: Profile,
+) -> None:
+    """A generated activity comes back by GET under its id with the same type, text,
+    channelData, value, attachments and from, and every delivered activity has the fields the
+    channel adds."""
+    from conformance.strategies import valid_activities
+
+    def check(client: DirectLineClient, activity: dict[str, Any]) -> None:
+        conversation = _start(client)
+        activity_id = steps.send(client, conversation, activity)
+        activities = steps.history(client, conversation)
+        shown = client.recorder.exchanges[-3:]
+        for delivered in activities:
+            expect.conforms(
+                delivered,
+                "delivered-activity",
+                shown,
+                requirement="DL-ACT-001",
+                what=f"the delivered activity {delivered.get('id')!r}",
+            )
+            expect.equal(
+                (delivered.get("conversation") or {}).get("id"),
+                conversation.id,
+                "conversation.id of a delivered activity",
+                shown,
+                requirement="DL-ACT-001",
+            )
+        found = [a for a in activities if a.get("id") == activity_id]
+        expect.that(
+            len(found) == 1,
+            f"the activity the send answered {activity_id!r} for, once in GET",
+            f"{len(found)} activities with that id among {len(activities)}",
+            shown,
+            requirement="DL-SEND-003",
+        )
+        recorded = found[0]
+        _same("type", activity, recorded, "DL-SEND-003", shown)
+        _same("text", activity, recorded, "DL-ACT-004", shown)
+        _same("channelData", activity, recorded, "DL-ACT-005", shown)
+        _same("value", activity, recorded, "DL-ACT-006", shown)
+        _same("attachments", activity, recorded, "DL-ACT-007", shown)
+        sender = recorded.get("from") or {}
+        for key in ("id", "name"):
+            if key in activity["from"]:
+                expect.equal(
+                    sender.get(key),
+                    activity["from"][key],
+                    f"from.{key}",
+                    shown,
+                    requirement="DL-ACT-009",
+                )
+
+    _fuzz(
+        request,
+        dl_fuzz,
+        dl_example_client,
+        valid_activities(_triggers(dl_profile)),
+        check,
+        explicit=SEED_ACTIVITIES,
+    )
+
+
+@requirement("DL-SEND-002")
+def test_generated_sends_answer_unique_ids(
+    request: pytest.FixtureRequest,
+    dl_fuzz: dict[str, Any],
+    dl_example_client: ExampleClient,
+    dl_profile: Profile,
+) -> None:
+    """The ids answered to a run of generated sends in one conversation are all different."""
+    from hypothesis import strategies as st
+
+    from conformance.strategies import machine_activities
+
+    def check(client: DirectLineClient, batch: list[dict[str, Any]]) -> None:
+        conversation = _start(client)
+        ids = [steps.send(client, conversation, activity) for activity in batch]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        expect.that(
+            not repeated,
+            f"{len(ids)} sends answer {len(ids)} different ids",
+            f"repeated ids {repeated!r}",
+            client.recorder.exchanges[-len(ids) :],
+            requirement="DL-SEND-002",
+        )
+
+    batches = st.lists(machine_activities(_triggers(dl_profile)), min_size=2, max_size=5)
+    _fuzz(request, dl_fuzz, dl_example_client, batches, check)
+
+
+@requirement("DL-SEND-007", "DL-SEND-008", "DL-ERR-001", "DL-ERR-004")
+def test_generated_invalid_activity_is_refused(
+    request: pytest.FixtureRequest,
+    dl_fuzz: dict[str, Any],
+    dl_example_client: ExampleClient,
+) -> None:
+    """An activity without type, or with text/from/attachments/entities of the wrong JSON
+    type, is refused with 400 and an ErrorResponse, never a 500."""
+    from conformance.strategies import invalid_activities
+
+    def check(client: DirectLineClient, case: tuple[str, dict[str, Any]]) -> None:
+        fault, activity = case
+        conversation = _start(client)
+        answer = client.post_activity(
+            conversation.id, activity, auth=steps.credential(conversation)
+        )
+        expect.that(
+            answer.status is not None and answer.status < 500,
+            f"an activity with {fault} is client input: a 4xx, never a 5xx",
+            describe_status(answer),
+            [answer],
+            requirement="DL-ERR-004",
+        )
+        rid = "DL-SEND-007" if fault == "missing type" else "DL-SEND-008"
+        expect.status(answer, 400, requirement=rid, what=f"an activity with {fault}")
+        expect.error_response(answer, requirement="DL-ERR-001")
+
+    _fuzz(request, dl_fuzz, dl_example_client, invalid_activities(), check)

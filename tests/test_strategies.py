@@ -1,0 +1,76 @@
+"""The activity strategies: valid ones validate against the packaged schema, invalid ones are
+invalid, everything is JSON, and the test bot's trigger texts never appear."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conformance.catalog import validate
+from conformance.profile import BotTriggers
+from conformance.strategies import (
+    LONG_TEXT,
+    MAX_TEXT,
+    activity_texts,
+    hypothesis_settings,
+    invalid_activities,
+    long_texts,
+    valid_activities,
+)
+
+TRIGGERS = (BotTriggers.error, BotTriggers.end, BotTriggers.slow, BotTriggers.many)
+FAST = settings(max_examples=60, deadline=None, derandomize=True)
+
+
+@FAST
+@given(valid_activities(TRIGGERS))
+def test_valid_activities_validate_and_are_json(activity: dict[str, Any]) -> None:
+    assert validate(activity, "activity") == []
+    assert json.loads(json.dumps(activity, ensure_ascii=False)) == activity
+    assert activity["type"] in ("message", "event")
+    assert activity["from"]["id"].startswith("dl_")
+    text = activity.get("text", "")
+    assert not any(t.split("{")[0].strip() in text for t in TRIGGERS)
+
+
+@FAST
+@given(invalid_activities())
+def test_invalid_activities_are_invalid(case: tuple[str, dict[str, Any]]) -> None:
+    fault, activity = case
+    json.dumps(activity)
+    if fault == "missing type":
+        assert "type" not in activity
+    else:
+        assert validate(activity, "activity") != []
+
+
+@FAST
+@given(long_texts())
+def test_long_texts_are_long_and_bounded(text: str) -> None:
+    assert LONG_TEXT < len(text) <= MAX_TEXT
+    assert text.encode("utf-8")
+
+
+def test_texts_hit_the_edges_often() -> None:
+    """Whitespace at the ends, astral characters and long texts come up in a CI run."""
+    seen: list[str] = []
+
+    @settings(max_examples=200, deadline=None, derandomize=True)
+    @given(activity_texts(TRIGGERS))
+    def collect(text: str) -> None:
+        seen.append(text)
+
+    collect()
+    assert sum(1 for t in seen if t != t.strip()) > 20
+    assert sum(1 for t in seen if any(ord(c) > 0xFFFF for c in t)) > 20
+    assert sum(1 for t in seen if len(t) > LONG_TEXT) > 3
+
+
+@given(st.sampled_from(["ci", "live"]))
+def test_settings_levels(level: str) -> None:
+    chosen = hypothesis_settings(level, budget=3)
+    assert chosen.max_examples <= 3
+    assert chosen.print_blob
