@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="directory of Hypothesis's example database (default: in memory only)",
     )
+    run.add_argument(
+        "--shrink",
+        choices=("yes", "no"),
+        help="shrink failing Hypothesis examples (yes, default) or report the first found (no)",
+    )
     run.add_argument("--eoc", choices=("refuse", "forward"), help="endOfConversation reading")
     run.add_argument(
         "--fail-on", choices=("must", "should"), help="lowest level that fails the run"
@@ -234,6 +239,7 @@ def pytest_args(options: argparse.Namespace, extra: Sequence[str]) -> list[str]:
         "timing": "--dl-timing",
         "fuzz": "--dl-fuzz",
         "hypothesis_db": "--dl-hypothesis-db",
+        "shrink": "--dl-shrink",
     }
     for name, option in mapping.items():
         value = getattr(options, name, None)

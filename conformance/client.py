@@ -72,6 +72,8 @@ DEFAULT_BACKOFF: Final = 1.0
 STREAM_CLOSE_TIMEOUT: Final = 2.0
 #: Largest WebSocket message accepted (activity sets with inline attachments can be big).
 STREAM_MAX_SIZE: Final = 32 * 2**20
+#: How much of a refused handshake's body its error message quotes.
+REFUSAL_BODY_CHARS: Final = 300
 
 
 class _SecretType(enum.Enum):
@@ -642,10 +644,13 @@ class DirectLineClient:
                     response_headers=list(response.headers.raw_items()),
                     body=bytes(response.body) if response.body is not None else None,
                 )
+                said = bytes(response.body or b"").decode("utf-8", "replace").strip()
+                said = self.redactor.redact(said[:REFUSAL_BODY_CHARS]) if said else ""
                 raise StreamRefused(
                     response.status_code,
                     exchange,
-                    f"{what}: refused with HTTP {response.status_code} (expected 101)",
+                    f"{what}: refused with HTTP {response.status_code} (expected 101)"
+                    + (f", body {said}" if said else ""),
                 ) from None
             if isinstance(exc, TimeoutError):
                 exchange = record(error=f"timed out after {open_timeout:g} s (handshake)")

@@ -671,13 +671,18 @@ def dl_example_client(
 @pytest.fixture(scope="session")
 def dl_fuzz(request: pytest.FixtureRequest, dl_target: Target) -> dict[str, Any]:
     """The fuzz settings of the run: ``level`` (ci or live: --dl-fuzz; default ci against the
-    embedded server or a loopback target, live otherwise) and ``database`` (a directory for
-    Hypothesis's example database, --dl-hypothesis-db; None: in memory only)."""
+    embedded server or a loopback target, live otherwise), ``database`` (a directory for
+    Hypothesis's example database, --dl-hypothesis-db; None: in memory only) and ``shrink``
+    (--dl-shrink: whether failing examples are shrunk)."""
     plugin = _plugin(request.config)
     level = plugin.settings.get("fuzz")
     if not level:
         level = "ci" if dl_target.embedded or _is_loopback(dl_target.base_url) else "live"
-    return {"level": level, "database": plugin.settings.get("hypothesis_db")}
+    return {
+        "level": level,
+        "database": plugin.settings.get("hypothesis_db"),
+        "shrink": plugin.settings.get("shrink", "yes") == "yes",
+    }
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -141,6 +141,16 @@ SETTINGS: tuple[Setting, ...] = (
         choices=("ci", "live"),
     ),
     Setting(
+        "shrink",
+        "--dl-shrink",
+        "DIRECTLINE_SHRINK",
+        "whether Hypothesis shrinks a failing example to a minimal one before reporting it: yes "
+        "(default; the clearest reproduction) or no (report the first failing example found: "
+        "much faster against a badly broken target, e.g. a gate that only needs the verdict)",
+        choices=("yes", "no"),
+        default="yes",
+    ),
+    Setting(
         "hypothesis_db",
         "--dl-hypothesis-db",
         "DIRECTLINE_HYPOTHESIS_DB",

@@ -92,11 +92,14 @@ def hypothesis_settings(
     machine: bool = False,
     database: str | None = None,
     budget: int | None = None,
+    shrink: bool = True,
 ) -> settings:
     """The Hypothesis settings of a fuzz level for a property (or a state machine).
 
     ``budget``: conversations this test may still create (None: no limit); the example count
     is capped to it and shrinking is skipped, since each example starts a conversation.
+    ``shrink``: False reports the first failing example as found (each shrink step replays an
+    example against the target: minutes against a server that breaks a rule everywhere).
     """
     from hypothesis.database import DirectoryBasedExampleDatabase
 
@@ -105,6 +108,7 @@ def hypothesis_settings(
     phases = list(Phase)
     if budget is not None:
         examples = max(1, min(examples, budget))
+    if budget is not None or not shrink:
         phases = [p for p in phases if p not in (Phase.shrink, Phase.explain)]
     return settings(
         max_examples=examples,

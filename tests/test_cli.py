@@ -109,3 +109,13 @@ def test_smoke_runs_its_small_selection_in_one_process() -> None:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert " passed, " in result.stdout and " deselected" in result.stdout
     assert "bringing up nodes" not in result.stdout
+
+
+def test_run_passes_shrink_to_the_plugin() -> None:
+    """`run --shrink no` becomes the plugin's --dl-shrink no; without it nothing is passed."""
+    from conformance.cli import build_parser, pytest_args
+
+    parser = build_parser()
+    chosen = pytest_args(parser.parse_args(["run", "--shrink", "no"]), [])
+    assert chosen[chosen.index("--dl-shrink") + 1] == "no"
+    assert "--dl-shrink" not in pytest_args(parser.parse_args(["run"]), [])

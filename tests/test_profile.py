@@ -110,3 +110,10 @@ def test_target_url_trailing_slash_dropped() -> None:
     assert normalise_target_url("http://127.0.0.1:3978/v3/directline/") == (
         "http://127.0.0.1:3978/v3/directline"
     )
+
+
+def test_shrink_setting_defaults_to_yes_and_names_a_bad_value() -> None:
+    assert resolve({}, {})["shrink"] == "yes"
+    assert resolve({}, {"DIRECTLINE_SHRINK": "no"})["shrink"] == "no"
+    with pytest.raises(ConfigError, match=r"DIRECTLINE_SHRINK.*'maybe' is not one of yes, no"):
+        resolve({}, {"DIRECTLINE_SHRINK": "maybe"})

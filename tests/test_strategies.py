@@ -74,3 +74,12 @@ def test_settings_levels(level: str) -> None:
     chosen = hypothesis_settings(level, budget=3)
     assert chosen.max_examples <= 3
     assert chosen.print_blob
+
+
+def test_shrinking_is_on_unless_turned_off() -> None:
+    """--dl-shrink no (the mutant runner's choice) reports the first failing example as found."""
+    from hypothesis import Phase
+
+    assert Phase.shrink in hypothesis_settings("ci").phases
+    assert Phase.shrink not in hypothesis_settings("ci", shrink=False).phases
+    assert Phase.shrink not in hypothesis_settings("ci", budget=5).phases

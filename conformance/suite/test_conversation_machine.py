@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from conformance import expect
-from conformance.client import DirectLineClient, StreamConnection, UploadFile
+from conformance.client import Auth, DirectLineClient, StreamConnection, UploadFile
 from conformance.errors import PreconditionFailed
 from conformance.evidence import Exchange
 from conformance.profile import Profile
@@ -68,6 +68,7 @@ def _run_machine(
             self.client = make_client(request.node)
             self.conversation = self.client.new_conversation()
             self.auth = steps.credential(self.conversation)
+            self.renew_at = self._renewal_time(self.conversation.expires_in)
             self.sent: list[str] = []  # ids answered to accepted sends, in order
             self.seen: list[dict[str, Any]] = []  # activities polled by watermark
             self.watermark: str | None = None
@@ -82,6 +83,26 @@ def _run_machine(
         def check(self, rid: str, ok: bool, want: str, saw: str, ex: Sequence[Exchange]) -> None:
             if rid in judged:
                 expect.that(ok, want, saw, ex, requirement=rid)
+
+        def _renewal_time(self, expires_in: Any) -> float | None:
+            """When a token answered with ``expires_in`` is half spent (None: no token)."""
+            if isinstance(self.auth, str) and isinstance(expires_in, int) and expires_in > 0:
+                return time.monotonic() + expires_in / 2
+            return None
+
+        def credential(self) -> Auth:
+            """The token, refreshed once half spent: a long example (slow shrinking against a
+            broken server) must not outlive it and turn the verdict into TokenExpired errors."""
+            if self.renew_at is not None and time.monotonic() >= self.renew_at:
+                self._refresh("keeping the machine's token fresh")
+            return self.auth
+
+        def _refresh(self, why: str) -> None:
+            answer = self.client.refresh_token(auth=self.auth)
+            body = expect.precondition(answer, why)
+            if isinstance(body, dict) and isinstance(body.get("token"), str):
+                self.auth = body["token"]
+                self.renew_at = self._renewal_time(body.get("expires_in"))
 
         def _open(self, url: str | None) -> StreamConnection:
             if not url:
@@ -101,7 +122,9 @@ def _run_machine(
         # -- rules --------------------------------------------------------------------------
         @rule(activity=activities)
         def send(self, activity: dict[str, Any]) -> None:
-            answer = self.client.post_activity(self.conversation.id, activity, auth=self.auth)
+            answer = self.client.post_activity(
+                self.conversation.id, activity, auth=self.credential()
+            )
             if self.ended:
                 if profile.end_of_conversation == "refuse":
                     self.check(
@@ -128,7 +151,7 @@ def _run_machine(
         @rule()
         def poll(self) -> None:
             answer = self.client.get_activities(
-                self.conversation.id, auth=self.auth, watermark=self.watermark
+                self.conversation.id, auth=self.credential(), watermark=self.watermark
             )
             body = expect.precondition(answer, "polling with the watermark")
             page = body.get("activities") if isinstance(body, dict) else None
@@ -164,7 +187,7 @@ def _run_machine(
                 self.poll()
                 if len(self.seen) == before:
                     break
-            history = steps.history(self.client, self.conversation)
+            history = steps.history(self.client, self.conversation, auth=self.credential())
             shown = self.client.recorder.exchanges[-6:]
             full = _ids(history)
             seen = _ids(self.seen)
@@ -233,10 +256,18 @@ def _run_machine(
         @precondition(lambda self: reconnects)
         @rule()
         def reconnect(self) -> None:
-            self._read(STREAM_READ)
+            """Drop the stream as a network failure would, frames still unread, and resume from
+            the last watermark it delivered: what was unread must come again on the new stream.
+
+            With no watermark in hand yet a reconnect would stream from now (nothing for
+            DL-RECON-003 to judge), so the step then only reads. (Preconditions must not hang on
+            what the network did, or Hypothesis cannot replay an example.)"""
+            if self.stream_watermark is None:
+                self._read(STREAM_READ)
+                return
             self.streams[-1].close()
             answer = self.client.reconnect(
-                self.conversation.id, auth=self.auth, watermark=self.stream_watermark
+                self.conversation.id, auth=self.credential(), watermark=self.stream_watermark
             )
             body = expect.precondition(answer, "reconnecting")
             url = body.get("streamUrl") if isinstance(body, dict) else None
@@ -246,10 +277,7 @@ def _run_machine(
         @precondition(lambda self: tokens and bool(self.conversation.token))
         @rule()
         def refresh(self) -> None:
-            answer = self.client.refresh_token(auth=self.auth)
-            body = expect.precondition(answer, "refreshing the token")
-            if isinstance(body, dict) and isinstance(body.get("token"), str):
-                self.auth = body["token"]
+            self._refresh("refreshing the token")
 
         @precondition(lambda self: uploads and not self.ended)
         @rule(content=st.binary(min_size=1, max_size=64))
@@ -259,7 +287,7 @@ def _run_machine(
                 [UploadFile("fuzz.bin", content)],
                 user_id=steps.USER_ID,
                 single=True,
-                auth=self.auth,
+                auth=self.credential(),
             )
             body = expect.precondition(answer, "uploading a file")
             if isinstance(body, dict) and isinstance(body.get("id"), str):
@@ -271,7 +299,7 @@ def _run_machine(
             answer = self.client.post_activity(
                 self.conversation.id,
                 {"type": "endOfConversation", "from": {"id": steps.USER_ID}},
-                auth=self.auth,
+                auth=self.credential(),
             )
             body = expect.precondition(answer, "sending endOfConversation")
             if isinstance(body, dict) and isinstance(body.get("id"), str):
@@ -290,6 +318,7 @@ def _run_machine(
             fuzz["level"],
             machine=True,
             database=fuzz["database"],
+            shrink=fuzz["shrink"],
             budget=None if remaining is None else max(1, remaining // 8),
         ),
     )

@@ -64,7 +64,9 @@ def _fuzz(
         remaining = probe.budget.remaining
     budget = None if remaining is None else max(1, remaining // BUDGET_SHARES)
 
-    @hypothesis_settings(fuzz["level"], database=fuzz["database"], budget=budget)
+    @hypothesis_settings(
+        fuzz["level"], database=fuzz["database"], budget=budget, shrink=fuzz["shrink"]
+    )
     @given(strategy)
     def example(value: Any) -> None:
         with make_client(request.node) as client:

@@ -177,7 +177,8 @@ def run_suite(
     """Serve ``app`` on loopback and run the packaged suite modules against it.
 
     ``skip_timing`` leaves out the tests that wait out real timings: a mutant that breaks no
-    timing rule need not pay for them (the faithful runs always include them).
+    timing rule need not pay for them (the faithful runs always include them). Hypothesis does
+    not shrink here: the kill table needs the verdicts, not a minimal example.
     """
     from conformance.profile import PROFILE_FEATURES
 
@@ -201,7 +202,7 @@ def run_suite(
             "-p", "no:cacheprovider", "--noconftest", "-c", os.devnull,
             "--rootdir", str(workdir), "-q", "--tb=line", "-p", "no:randomly",
             "--dl-target", str(server.base_url), "--dl-profile", str(profile),
-            "--dl-report-dir", str(report_dir),
+            "--dl-report-dir", str(report_dir), "--dl-shrink", "no",
         ] + (["-m", "not slow"] if skip_timing else [])  # fmt: skip
         environment = {**os.environ, "DIRECTLINE_SECRET": secret}
         environment.pop("DIRECTLINE_TARGET", None)

@@ -8,12 +8,14 @@ from typing import Any
 
 from conformance.reference.config import ServerConfig
 from conformance.reference.errors import DirectLineError, bad_argument, conversation_ended
-from conformance.reference.service import DirectLineService
+from conformance.reference.service import DirectLineService, StreamSubscription
 from conformance.reference.store import (
     Conversation,
     ConversationStore,
+    Subscriber,
     activity_set,
 )
+from conformance.reference.tokens import STREAM
 from conformance.reference.wire import dumps
 from tests.mutants.framework import mutant
 
@@ -236,3 +238,29 @@ class EventsRefusedAfterEndWhenForwarded(DirectLineService):
         if activity.get("type") == "endOfConversation":
             self.ended.add(conversation.id)
         return await self.accept_client_activity(conversation, activity, credential, origin)
+
+
+class _TwiceSubscriber(Subscriber):
+    """A feed that queues every live ActivitySet twice."""
+
+    __slots__ = ()
+
+    def push(self, item: dict[str, Any]) -> None:
+        super().push(item)
+        super().push(item)
+
+
+@mutant("DL-STREAM-007", modules=MACHINE)
+class ResumedStreamsRepeatLiveActivities(DirectLineService):
+    """A stream opened from a reconnect's streamUrl (a watermark past 0) sends every live
+    ActivitySet twice, as if the resumed socket were subscribed once per connection."""
+
+    def open_stream(self, conversation_id: str, stream_token: str | None) -> Any:
+        subscription = super().open_stream(conversation_id, stream_token)
+        if stream_token and (self.tokens.verify(stream_token, STREAM).watermark or 0) > 0:
+            conversation = subscription.conversation
+            conversation.unsubscribe(subscription.subscriber)
+            twice = _TwiceSubscriber(self.stream_queue_size)
+            conversation.subscribe(twice, conversation.watermark)
+            subscription = StreamSubscription(conversation, twice, subscription.backlog)
+        return subscription

@@ -35,7 +35,7 @@ class ReconnectStreamUrlForAnotherConversation(DirectLineService):
         return answer
 
 
-@mutant("DL-RECON-003", modules=MODULE)
+@mutant("DL-RECON-003", modules=(MODULE, "test_conversation_machine"))
 class ReconnectIgnoresTheWatermark(DirectLineService):
     """Reconnect with a watermark streams only from now (what was missed is lost)."""
 
