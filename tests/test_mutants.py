@@ -39,7 +39,34 @@ def test_mutant_fails_exactly_its_requirements(broken: Mutant, tmp_path: Path) -
         f"{broken.name} ({broken.doc}): expected exactly {sorted(broken.breaks)} to fail, "
         f"failed {sorted(failed)}\n{run.output[-4000:]}"
     )
+    assert set(broken.tests) <= run.failed_tests, (
+        f"{broken.name}: the right requirements failed, but not through "
+        f"{sorted(set(broken.tests) - run.failed_tests)}\n{run.output[-4000:]}"
+    )
     assert run.returncode == 1
+
+
+def test_every_must_and_should_is_named_by_a_mutant() -> None:
+    """The issue's bar: no MUST (nor SHOULD) without a broken server proving its check."""
+    from conformance.catalog import load_catalog
+
+    named = {rid for m in MUTANTS for rid in m.breaks}
+    catalog = load_catalog()
+    unproven = [r.id for r in catalog if r.level in ("MUST", "SHOULD") and r.id not in named]
+    assert not unproven, f"no mutant breaks {unproven}"
+
+
+@pytest.mark.parametrize("module", ["test_fuzz_activities", "test_conversation_machine"])
+def test_every_hypothesis_property_is_proven_by_a_mutant(module: str) -> None:
+    """Each property of the Hypothesis modules is named (``tests=``) by a mutant of that module,
+    and the per-mutant run checks that the named test is among the failing ones."""
+    import importlib
+
+    suite = importlib.import_module(f"conformance.suite.{module}")
+    properties = {name for name in vars(suite) if name.startswith("test_")}
+    proven = {t for m in MUTANTS if module in m.modules for t in m.tests}
+    assert properties, f"{module} has no tests"
+    assert not properties - proven, f"no mutant proves {sorted(properties - proven)}"
 
 
 @pytest.mark.parametrize("reading", ["refuse", "forward"])

@@ -29,7 +29,7 @@ from conformance.reference.server import EmbeddedServer
 from conformance.reference.service import DirectLineService
 from conformance.target import COMPRESSED_TIMINGS
 
-__all__ = ["MUTANTS", "Mutant", "SuiteRun", "mutant", "run_suite"]
+__all__ = ["MUTANTS", "Mutant", "SuiteRun", "function_name", "mutant", "run_suite"]
 
 AppFactory = Callable[[ServerConfig], Any]
 
@@ -51,6 +51,9 @@ class Mutant:
     profile_timings: dict[str, Any] = field(default_factory=dict)
     #: Extra ServerConfig fields (e.g. a longer bot timeout).
     config: dict[str, Any] = field(default_factory=dict)
+    #: Suite test functions that must be among the failing ones: where several tests of a
+    #: module judge one requirement (the Hypothesis properties), this says which one it proves.
+    tests: tuple[str, ...] = ()
 
 
 MUTANTS: list[Mutant] = []
@@ -62,6 +65,7 @@ def mutant(
     end_of_conversation: str = "refuse",
     server_end_of_conversation: str | None = None,
     profile_timings: dict[str, Any] | None = None,
+    tests: tuple[str, ...] | str = (),
     **config: Any,
 ) -> Callable[[Any], Any]:
     """Register a mutant: a DirectLineService subclass, or a function ServerConfig -> ASGI app."""
@@ -87,6 +91,7 @@ def mutant(
                 server_end_of_conversation=server_end_of_conversation,
                 profile_timings=dict(profile_timings or {}),
                 config=config,
+                tests=(tests,) if isinstance(tests, str) else tuple(tests),
             )
         )
         return target
@@ -101,10 +106,17 @@ class SuiteRun:
     returncode: int
     verdicts: dict[str, str]
     output: str
+    #: Names of the test functions that failed (parameters and module dropped).
+    failed_tests: frozenset[str] = frozenset()
 
     def with_verdict(self, *verdicts: str) -> set[str]:
         """The requirement IDs that got one of ``verdicts``."""
         return {rid for rid, v in self.verdicts.items() if v in verdicts}
+
+
+def function_name(nodeid: str) -> str:
+    """``pkg/mod.py::test_x[param]`` -> ``test_x``."""
+    return nodeid.rsplit("::", 1)[-1].split("[", 1)[0]
 
 
 PROFILE_TEMPLATE = """\
@@ -221,7 +233,10 @@ def run_suite(
         raise AssertionError(f"the suite wrote no report (exit {completed.returncode}):\n{output}")
     data = json.loads(report.read_text(encoding="utf-8"))
     verdicts = {r["id"]: r["verdict"] for r in data["requirements"]}
-    return SuiteRun(completed.returncode, verdicts, output)
+    failed = frozenset(
+        function_name(t["nodeid"]) for t in data["tests"] if t["outcome"] == "failed"
+    )
+    return SuiteRun(completed.returncode, verdicts, output, failed)
 
 
 def new_secret() -> str:

@@ -21,6 +21,15 @@ from tests.mutants.framework import mutant
 
 FUZZ = "test_fuzz_activities"
 MACHINE = "test_conversation_machine"
+#: The property each mutant proves able to fail (several tests of a module share requirements).
+ACCEPTED = "test_generated_activity_is_accepted_with_an_id"
+INTACT = "test_generated_activity_comes_back_intact"
+UNIQUE = "test_generated_sends_answer_unique_ids"
+REFUSED = "test_generated_invalid_activity_is_refused"
+POLLING = "test_machine_polling_loses_nothing_and_repeats_nothing"
+STREAMS = "test_machine_streams_deliver_once_in_order_across_reconnects"
+REFUSED_AFTER_END = "test_machine_sends_after_end_are_refused"
+ACCEPTED_AFTER_END = "test_machine_sends_after_end_are_accepted_when_forwarded"
 
 
 class _TextMutant(DirectLineService):
@@ -36,7 +45,7 @@ class _TextMutant(DirectLineService):
         return stamped
 
 
-@mutant("DL-ACT-004", modules=FUZZ)
+@mutant("DL-ACT-004", modules=FUZZ, tests=INTACT)
 class TrimsWhitespaceFromText(_TextMutant):
     """Message text is recorded with the whitespace at its ends trimmed."""
 
@@ -44,7 +53,7 @@ class TrimsWhitespaceFromText(_TextMutant):
         return text.strip()
 
 
-@mutant("DL-ACT-004", modules=FUZZ)
+@mutant("DL-ACT-004", modules=FUZZ, tests=INTACT)
 class DropsAstralCharacters(_TextMutant):
     """Characters outside the Basic Multilingual Plane (emoji...) are dropped from text."""
 
@@ -52,7 +61,7 @@ class DropsAstralCharacters(_TextMutant):
         return "".join(c for c in text if ord(c) <= 0xFFFF)
 
 
-@mutant("DL-ACT-004", modules=FUZZ)
+@mutant("DL-ACT-004", modules=FUZZ, tests=INTACT)
 class TruncatesLongText(_TextMutant):
     """Text longer than 10,000 characters is cut to 10,000."""
 
@@ -60,7 +69,7 @@ class TruncatesLongText(_TextMutant):
         return text[:10_000]
 
 
-@mutant("DL-ACT-005", modules=FUZZ)
+@mutant("DL-ACT-005", modules=FUZZ, tests=INTACT)
 class DropsChannelData(DirectLineService):
     """A client activity's channelData is not recorded."""
 
@@ -70,7 +79,7 @@ class DropsChannelData(DirectLineService):
         return stamped
 
 
-@mutant("DL-POLL-005", modules=MACHINE)
+@mutant("DL-POLL-005", modules=MACHINE, tests=POLLING)
 class RedeliversBelowTheWatermark(DirectLineService):
     """A non-empty answer to `?watermark=W` also carries the activity just before W again."""
 
@@ -92,7 +101,7 @@ def _nests_an_array(value: Any, inside: bool = False) -> bool:
     return False
 
 
-@mutant("DL-ERR-004", modules=FUZZ)
+@mutant("DL-ERR-004", modules=FUZZ, tests=ACCEPTED)
 class CrashesOnArraysInChannelData(DirectLineService):
     """A channelData object holding an array crashes the server (500), a flattening bug that
     only JSON nested the generated way sets off."""
@@ -104,7 +113,7 @@ class CrashesOnArraysInChannelData(DirectLineService):
         return activity
 
 
-@mutant("DL-SEND-001", modules=FUZZ)
+@mutant("DL-SEND-001", modules=FUZZ, tests=ACCEPTED)
 class RefusesAstralTextWithNewlines(DirectLineService):
     """Text holding both a character outside the BMP and a newline is refused with 400 (a
     line splitter counting UTF-16 units), though the activity is valid."""
@@ -139,7 +148,7 @@ class _ContentIdStore(ConversationStore):
         return conversation
 
 
-@mutant("DL-SEND-002", modules=FUZZ)
+@mutant("DL-SEND-002", modules=FUZZ, tests=UNIQUE)
 class IdsFromContent(DirectLineService):
     """An activity's id is a digest of its content, so two identical sends in one
     conversation are answered the same id."""
@@ -148,7 +157,7 @@ class IdsFromContent(DirectLineService):
         super().__init__(config, store if store is not None else _ContentIdStore())
 
 
-@mutant("DL-SEND-007", modules=FUZZ)
+@mutant("DL-SEND-007", modules=FUZZ, tests=REFUSED)
 class TypelessActivityIsAMessage(DirectLineService):
     """An activity without a type is accepted as a message instead of refused."""
 
@@ -158,7 +167,7 @@ class TypelessActivityIsAMessage(DirectLineService):
         return super().validate_client_activity(value)
 
 
-@mutant("DL-SEND-008", modules=FUZZ)
+@mutant("DL-SEND-008", modules=FUZZ, tests=REFUSED)
 class AcceptsAttachmentsThatAreNoArray(DirectLineService):
     """`attachments` holding an object, a string or a number is accepted and recorded."""
 
@@ -169,7 +178,7 @@ class AcceptsAttachmentsThatAreNoArray(DirectLineService):
         return super().validate_client_activity(value)
 
 
-@mutant("DL-ERR-004", modules=FUZZ)
+@mutant("DL-ERR-004", modules=FUZZ, tests=REFUSED)
 class CrashesOnStructuredText(DirectLineService):
     """`text` holding an array or an object crashes the server (500) instead of a 400."""
 
@@ -183,7 +192,7 @@ class CrashesOnStructuredText(DirectLineService):
 _FIELD_TYPES: dict[str, type] = {"text": str, "from": dict, "attachments": list, "entities": list}
 
 
-@mutant("DL-ERR-001", modules=FUZZ)
+@mutant("DL-ERR-001", modules=FUZZ, tests=REFUSED)
 class ErrorMessageIsTheOffendingValue(DirectLineService):
     """The 400 for a wrongly typed field carries the field's value as its `message`: not a
     string whenever the value is not one."""
@@ -200,7 +209,7 @@ class ErrorMessageIsTheOffendingValue(DirectLineService):
 
 
 # -- test_conversation_machine: streams across reconnects, sends after the end ------------------
-@mutant("DL-EOC-003", modules=MACHINE)
+@mutant("DL-EOC-003", modules=MACHINE, tests=REFUSED_AFTER_END)
 class EventsAcceptedAfterEnd(DirectLineService):
     """After the client's endOfConversation, messages are refused but events still accepted."""
 
@@ -219,6 +228,7 @@ class EventsAcceptedAfterEnd(DirectLineService):
     modules=MACHINE,
     end_of_conversation="forward",
     server_end_of_conversation="forward",
+    tests=ACCEPTED_AFTER_END,
 )
 class EventsRefusedAfterEndWhenForwarded(DirectLineService):
     """Under the forward reading, events sent after the client's endOfConversation are refused
@@ -250,7 +260,7 @@ class _TwiceSubscriber(Subscriber):
         super().push(item)
 
 
-@mutant("DL-STREAM-007", modules=MACHINE)
+@mutant("DL-STREAM-007", modules=MACHINE, tests=STREAMS)
 class ResumedStreamsRepeatLiveActivities(DirectLineService):
     """A stream opened from a reconnect's streamUrl (a watermark past 0) sends every live
     ActivitySet twice, as if the resumed socket were subscribed once per connection."""

@@ -3,7 +3,9 @@
 ``directline-conformance mutants`` (from a source checkout) and ``python -m tests.mutants`` print
 it. A mutant is *killed* when the suite fails exactly the requirements it declares; *survived*
 when none of them failed (the check could not fail: a defect of the suite); *partial* when only
-some did; *over-killed* when other requirements failed too (a check blames the wrong rule).
+some did; *over-killed* when other requirements failed too (a check blames the wrong rule);
+*killed by other tests* when the requirements are right but a test the mutant names (``tests=``,
+the Hypothesis property it proves) did not fail.
 """
 
 from __future__ import annotations
@@ -37,13 +39,17 @@ class KillResult:
     failed: frozenset[str]
     seconds: float
     error: str = ""
+    failed_tests: frozenset[str] = frozenset()
 
     @property
     def status(self) -> str:
         if self.error:
             return "error"
         if self.failed == self.mutant.breaks:
-            return "killed"
+            missing = set(self.mutant.tests) - self.failed_tests
+            return (
+                f"killed by other tests (not {', '.join(sorted(missing))})" if missing else "killed"
+            )
         if not self.failed & self.mutant.breaks:
             return "survived"
         if self.mutant.breaks - self.failed:
@@ -68,7 +74,12 @@ def run_mutant(mutant: Mutant) -> KillResult:
             )
         except Exception as exc:  # one broken run must not hide the rest of the table
             return KillResult(mutant, frozenset(), time.monotonic() - started, f"{exc}"[:300])
-    return KillResult(mutant, frozenset(run.with_verdict("fail")), time.monotonic() - started)
+    return KillResult(
+        mutant,
+        frozenset(run.with_verdict("fail")),
+        time.monotonic() - started,
+        failed_tests=run.failed_tests,
+    )
 
 
 def render(results: Sequence[KillResult], markdown: bool) -> str:

@@ -35,7 +35,14 @@ class ReconnectStreamUrlForAnotherConversation(DirectLineService):
         return answer
 
 
-@mutant("DL-RECON-003", modules=(MODULE, "test_conversation_machine"))
+@mutant(
+    "DL-RECON-003",
+    modules=(MODULE, "test_conversation_machine"),
+    tests=(
+        "test_reconnect_with_watermark_replays_what_was_missed",
+        "test_machine_streams_deliver_once_in_order_across_reconnects",
+    ),
+)
 class ReconnectIgnoresTheWatermark(DirectLineService):
     """Reconnect with a watermark streams only from now (what was missed is lost)."""
 
