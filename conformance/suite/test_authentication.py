@@ -188,6 +188,18 @@ def timed_start(client: DirectLineClient) -> tuple[Conversation, float, float]:
     return conversation, before, time.monotonic()
 
 
+def expired_token(client: DirectLineClient, profile: Profile) -> tuple[Conversation, str, float]:
+    """A started conversation and its start token once the token's lifetime (plus the margin)
+    has passed, with that age in seconds; not-applicable when the wait exceeds max_wait."""
+    conversation, issued_before, _ = timed_start(client)
+    token = start_token(conversation)
+    life = lifetime(profile, conversation)
+    age = life + margin(life)
+    within_max_wait(profile, age, "waiting out the token lifetime")
+    sleep_until(issued_before + age)
+    return conversation, token, age
+
+
 def expired_refusal(answer: Exchange, what: str) -> None:
     """403 with an ErrorResponse whose ``error.code`` is ``TokenExpired``."""
     expect.status(answer, 403, what=what)
@@ -369,15 +381,9 @@ def test_expired_token_answers_403_token_expired(
     dl_client: DirectLineClient, dl_profile: Profile
 ) -> None:
     """A token used after its lifetime is refused with 403 and ``error.code`` TokenExpired."""
-    conversation, issued_before, _ = timed_start(dl_client)
-    token = start_token(conversation)
-    life = lifetime(dl_profile, conversation)
-    within_max_wait(dl_profile, life + margin(life), "waiting out the token lifetime")
-    sleep_until(issued_before + life + margin(life))
+    conversation, token, age = expired_token(dl_client, dl_profile)
     answer = dl_client.get_activities(conversation.id, auth=token)
-    expired_refusal(
-        answer, f"GET activities with a token {life + margin(life):g} s after it was issued"
-    )
+    expired_refusal(answer, f"GET activities with a token {age:g} s after it was issued")
 
 
 @pytest.mark.slow
@@ -561,13 +567,9 @@ def test_expired_token_cannot_be_refreshed(
     dl_client: DirectLineClient, dl_profile: Profile
 ) -> None:
     """Refreshing an expired token is refused with 403 and TokenExpired."""
-    conversation, issued_before, _ = timed_start(dl_client)
-    token = start_token(conversation)
-    life = lifetime(dl_profile, conversation)
-    within_max_wait(dl_profile, life + margin(life), "waiting out the token lifetime")
-    sleep_until(issued_before + life + margin(life))
+    _conversation, token, age = expired_token(dl_client, dl_profile)
     answer = dl_client.refresh_token(auth=token)
-    expired_refusal(answer, f"tokens/refresh {life + margin(life):g} s after the token was issued")
+    expired_refusal(answer, f"tokens/refresh {age:g} s after the token was issued")
 
 
 @pytest.mark.slow
