@@ -23,11 +23,13 @@ from conformance.evidence import Exchange
 __all__ = [
     "USER_ID",
     "credential",
+    "expect_stream_opens",
     "history",
     "message",
     "open_stream_judged",
     "send",
     "start_token",
+    "typing",
     "unique_text",
     "wait_for_history",
 ]
@@ -44,6 +46,11 @@ def unique_text(label: str) -> str:
 def message(text: str, *, user: str = USER_ID, **fields: Any) -> dict[str, Any]:
     """A minimal message activity as the docs' examples send it."""
     return {"type": "message", "from": {"id": user}, "text": text, **fields}
+
+
+def typing(*, user: str = USER_ID) -> dict[str, Any]:
+    """A typing activity (never recorded: it reaches streams only)."""
+    return {"type": "typing", "from": {"id": user}}
 
 
 def credential(conversation: Conversation) -> Auth:
@@ -80,6 +87,29 @@ def open_stream_judged(
             f"handshake refused: {refused}",
             exchanges + ([refused.exchange] if refused.exchange else []),
         ) from None
+
+
+def expect_stream_opens(
+    client: DirectLineClient,
+    url: str,
+    *,
+    expected: str,
+    exchanges: list[Exchange],
+    timeout: float | None = None,
+) -> None:
+    """The stream URL upgrades (101) to a WebSocket that is not closed at once; a refusal or an
+    immediate close is the failure ``expected`` names. The stream is closed afterwards."""
+    with open_stream_judged(
+        client, url, expected=expected, exchanges=exchanges, timeout=timeout
+    ) as stream:
+        expect.that(
+            stream.exchange.status == 101 and not stream.closed,
+            expected,
+            f"status {stream.exchange.status}, closed at once (code {stream.close_code})"
+            if stream.closed
+            else f"status {stream.exchange.status}",
+            [*exchanges, stream.exchange],
+        )
 
 
 def send(
@@ -127,14 +157,16 @@ def wait_for_history(
     *,
     timeout: float,
     interval: float = 0.1,
+    auth: Auth | None = None,
 ) -> list[dict[str, Any]]:
-    """Poll the history until ``predicate`` holds or ``timeout`` passes; returns the last history.
+    """Poll the history (with ``auth``, default the conversation's credential) until
+    ``predicate`` holds or ``timeout`` passes; returns the last history.
 
     The caller judges the result: this never raises for a predicate that stays false.
     """
     deadline = time.monotonic() + timeout
     while True:
-        activities = history(client, conversation)
+        activities = history(client, conversation, auth=auth)
         if predicate(activities) or time.monotonic() >= deadline:
             return activities
         time.sleep(interval)

@@ -81,7 +81,7 @@ def _small_exchange(
         )
         timeout = profile.timings.delivery_timeout
         if stream is not None:
-            steps.send(client, conversation, {"type": "typing", "from": {"id": steps.USER_ID}})
+            steps.send(client, conversation, steps.typing())
         if profile.supports("echo_bot"):
             steps.wait_for_history(
                 client,

@@ -72,6 +72,20 @@ def ids_of(activities: list[Any]) -> list[Any]:
     return [a.get("id") for a in activities if isinstance(a, dict)]
 
 
+def expect_whole_history(answer: Exchange, said: str) -> None:
+    """The answer to a GET whose watermark counts as absent holds the whole history, including
+    the activity ``said``."""
+    body = expect.json_object(answer)
+    batch = body.get("activities")
+    ids = ids_of(batch) if isinstance(batch, list) else []
+    expect.that(
+        said in ids,
+        f"the whole history, as without a watermark (it holds {said!r})",
+        f"activity ids {ids!r}",
+        [answer],
+    )
+
+
 def from_bot(activity: dict[str, Any]) -> bool:
     sender = activity.get("from")
     return isinstance(sender, dict) and sender.get("id") != steps.USER_ID
@@ -277,7 +291,7 @@ def test_typing_is_not_returned_by_get(dl_client: DirectLineClient) -> None:
     typing_id = steps.send(
         dl_client,
         conversation,
-        {"type": "typing", "from": {"id": steps.USER_ID}},
+        steps.typing(),
         what="sending typing",
     )
     after = steps.send(dl_client, conversation, event(steps.unique_text("after typing")))
@@ -376,15 +390,7 @@ def test_unknown_watermark_is_400_or_ignored(dl_client: DirectLineClient) -> Non
     )
     status = expect.status(answer, 200, 400, what="GET activities with watermark=zzz")
     if status == 200:
-        body = expect.json_object(answer)
-        batch = body.get("activities")
-        ids = ids_of(batch) if isinstance(batch, list) else []
-        expect.that(
-            said in ids,
-            f"the whole history, as without a watermark (it holds {said!r})",
-            f"activity ids {ids!r}",
-            [answer],
-        )
+        expect_whole_history(answer, said)
 
 
 @requirement("DL-POLL-013")
@@ -396,15 +402,7 @@ def test_empty_watermark_is_treated_as_absent(dl_client: DirectLineClient) -> No
         conversation.id, auth=steps.credential(conversation), watermark=""
     )
     expect.status(answer, 200, what="GET activities with an empty watermark=")
-    body = expect.json_object(answer)
-    batch = body.get("activities")
-    ids = ids_of(batch) if isinstance(batch, list) else []
-    expect.that(
-        said in ids,
-        f"the whole history, as without a watermark (it holds {said!r})",
-        f"activity ids {ids!r}",
-        [answer],
-    )
+    expect_whole_history(answer, said)
 
 
 @requirement("DL-POLL-014")

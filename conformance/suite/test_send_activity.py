@@ -119,7 +119,7 @@ def test_activities_of_any_type_are_accepted(dl_client: DirectLineClient) -> Non
     conversation = dl_client.new_conversation()
     kinds = [
         steps.message(steps.unique_text("any type")),
-        {"type": "typing", "from": {"id": steps.USER_ID}},
+        steps.typing(),
         {"type": "event", "name": "conformance.event", "from": {"id": steps.USER_ID}},
         {"type": "x-conformance-custom", "from": {"id": steps.USER_ID}, "text": "custom"},
     ]

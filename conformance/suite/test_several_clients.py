@@ -6,7 +6,6 @@ Every client here reads by polling (one socket per conversation, DL-STREAM-013).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -23,22 +22,29 @@ requirement = pytest.mark.requirement
 
 #: How many sends DL-MULTI-003 makes at once (the catalog's number).
 CONCURRENT_SENDS = 20
+#: Seconds between two reads of the history while waiting for activities.
+POLL_INTERVAL = 0.2
 
 
-def poll_until(
+def expect_reads(
     client: DirectLineClient,
     conversation: Conversation,
     auth: Auth,
-    predicate: Callable[[list[dict[str, Any]]], bool],
+    wanted: str,
+    who: str,
     timeout: float,
-) -> list[dict[str, Any]]:
-    """Read until ``predicate`` holds or ``timeout`` passes; the last history (caller judges)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        activities = steps.history(client, conversation, auth=auth)
-        if predicate(activities) or time.monotonic() >= deadline:
-            return activities
-        time.sleep(0.2)
+) -> None:
+    """``client`` (reading with ``auth``) finds the activity ``wanted`` within ``timeout``."""
+    seen = steps.wait_for_history(
+        client, conversation, lambda acts: wanted in ids(acts), timeout=timeout, auth=auth,
+        interval=POLL_INTERVAL,
+    )  # fmt: skip
+    expect.that(
+        wanted in ids(seen),
+        f"{who} reads the activity {wanted!r}",
+        f"it reads {ids(seen)!r}",
+        client.recorder.exchanges[-1:],
+    )
 
 
 def ids(activities: list[dict[str, Any]]) -> list[Any]:
@@ -75,24 +81,8 @@ def test_secret_and_token_clients_see_each_other(
         what="sending with the token",
     )
     timeout = dl_profile.timings.delivery_timeout
-    seen_by_token = poll_until(
-        with_token, conversation, token, lambda acts: from_secret in ids(acts), timeout
-    )
-    expect.that(
-        from_secret in ids(seen_by_token),
-        f"the token client reads the secret client's activity {from_secret!r}",
-        f"it reads {ids(seen_by_token)!r}",
-        with_token.recorder.exchanges[-1:],
-    )
-    seen_by_secret = poll_until(
-        with_secret, conversation, SECRET, lambda acts: from_token in ids(acts), timeout
-    )
-    expect.that(
-        from_token in ids(seen_by_secret),
-        f"the secret client reads the token client's activity {from_token!r}",
-        f"it reads {ids(seen_by_secret)!r}",
-        with_secret.recorder.exchanges[-1:],
-    )
+    expect_reads(with_token, conversation, token, from_secret, "the token client", timeout)
+    expect_reads(with_secret, conversation, SECRET, from_token, "the secret client", timeout)
 
 
 @requirement("DL-MULTI-002")
@@ -156,12 +146,13 @@ def test_concurrent_sends_are_all_recorded_once_in_one_order(
         answers,
     )
     wanted = set(answered)
-    seen = poll_until(
+    seen = steps.wait_for_history(
         owner,
         conversation,
-        token,
         lambda acts: wanted <= set(ids(acts)),
-        dl_profile.timings.delivery_timeout,
+        timeout=dl_profile.timings.delivery_timeout,
+        interval=POLL_INTERVAL,
+        auth=token,
     )
     mine = [a for a in seen if a.get("id") in wanted]
     missing = sorted(str(i) for i in wanted - set(ids(mine)))

@@ -19,7 +19,6 @@ import pytest
 from conformance import expect
 from conformance.client import Conversation, DirectLineClient, StreamConnection
 from conformance.errors import PreconditionFailed, StreamClosed, StreamRefused
-from conformance.evidence import Exchange
 from conformance.profile import Profile
 from conformance.suite import steps
 
@@ -37,20 +36,6 @@ def start(client: DirectLineClient, **kwargs: Any) -> Conversation:
             exchange=conversation.answer,
         )
     return conversation
-
-
-def open_judged(
-    client: DirectLineClient,
-    url: str,
-    profile: Profile,
-    expected: str,
-    exchanges: list[Exchange],
-) -> StreamConnection:
-    """Open a stream whose refusal IS the failure under test: a Violation, not an error."""
-    return steps.open_stream_judged(
-        client, url, expected=expected, exchanges=exchanges,
-        timeout=profile.timings.request_timeout,
-    )  # fmt: skip
 
 
 def event(name: str) -> dict[str, Any]:
@@ -92,19 +77,14 @@ def test_stream_url_upgrades_without_authorization(
     """The streamUrl upgrades to a WebSocket (101) with no Authorization header."""
     conversation = start(dl_client)
     url = conversation.stream_url or ""
-    with open_judged(
+    steps.expect_stream_opens(
         dl_client,
         url,
-        dl_profile,
-        "the streamUrl upgrades (101) without an Authorization header",
-        [conversation.answer],
-    ) as stream:
-        expect.that(
-            stream.exchange.status == 101 and not stream.closed,
-            "101 Switching Protocols and an open WebSocket",
-            f"status {stream.exchange.status}, closed={stream.closed}",
-            [conversation.answer, stream.exchange],
-        )
+        expected="the streamUrl upgrades (101) to an open WebSocket without an Authorization "
+        "header",
+        exchanges=[conversation.answer],
+        timeout=dl_profile.timings.request_timeout,
+    )
 
 
 @pytest.mark.smoke
@@ -120,7 +100,7 @@ def test_stream_messages_are_activity_sets(
         steps.send(
             dl_client,
             conversation,
-            {"type": "typing", "from": {"id": steps.USER_ID}},
+            steps.typing(),
             what="sending typing",
         )
         said = steps.send(dl_client, conversation, steps.message(steps.unique_text("frames")))
@@ -237,7 +217,7 @@ def test_typing_is_delivered_on_the_stream(
         steps.send(
             dl_client,
             conversation,
-            {"type": "typing", "from": {"id": steps.USER_ID}},
+            steps.typing(),
             what="sending typing",
         )
         arrived = collect(
@@ -380,19 +360,14 @@ def test_stream_url_connectable_late_in_its_window(
     issued = conversation.answer.started
     time.sleep(max(0.0, issued + wait - time.time()))
     age = time.time() - issued
-    with open_judged(
+    steps.expect_stream_opens(
         dl_client,
         conversation.stream_url or "",
-        dl_profile,
-        f"the stream URL connectable {age:.1f} s after it was issued (connect window {window:g} s)",
-        [conversation.answer],
-    ) as stream:
-        expect.that(
-            not stream.closed,
-            "an open WebSocket",
-            f"closed at once (code {stream.close_code})",
-            [stream.exchange],
-        )
+        expected=f"the stream URL opens a WebSocket {age:.1f} s after it was issued (connect "
+        f"window {window:g} s)",
+        exchanges=[conversation.answer],
+        timeout=dl_profile.timings.request_timeout,
+    )
 
 
 @pytest.mark.slow
