@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from conformance.reference.service import DirectLineService
-from tests.mutants.framework import mutant
+from tests.mutants.framework import mutant, recorded_activity
 
 MODULE = "test_activity_content"
 
@@ -23,9 +23,9 @@ class ClientActivityMutant(DirectLineService):
         self, conversation: Any, activity: Any, credential: Any, origin: str
     ) -> Any:
         answer = await super().accept_client_activity(conversation, activity, credential, origin)
-        for recorded in conversation.activities:
-            if recorded.get("id") == answer["id"]:
-                self.change(recorded)
+        recorded = recorded_activity(conversation, answer["id"])
+        if recorded is not None:
+            self.change(recorded)
         return answer
 
 

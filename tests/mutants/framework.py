@@ -29,7 +29,16 @@ from conformance.reference.server import EmbeddedServer
 from conformance.reference.service import DirectLineService
 from conformance.target import COMPRESSED_TIMINGS
 
-__all__ = ["MUTANTS", "Mutant", "SuiteRun", "function_name", "mutant", "run_suite"]
+__all__ = [
+    "MUTANTS",
+    "Mutant",
+    "StampMutant",
+    "SuiteRun",
+    "function_name",
+    "mutant",
+    "recorded_activity",
+    "run_suite",
+]
 
 AppFactory = Callable[[ServerConfig], Any]
 
@@ -57,6 +66,25 @@ class Mutant:
 
 
 MUTANTS: list[Mutant] = []
+
+
+class StampMutant(DirectLineService):
+    """Base: a client activity is recorded as ``alter`` leaves it (changed after stamping, before
+    it is recorded, so every reader sees the change)."""
+
+    def alter(self, activity: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def stamp_client_activity(self, conversation: Any, activity: Any, *args: Any) -> Any:
+        stamped = super().stamp_client_activity(conversation, activity, *args)
+        self.alter(stamped)
+        return stamped
+
+
+def recorded_activity(conversation: Any, activity_id: str) -> dict[str, Any] | None:
+    """The activity a conversation recorded under ``activity_id`` (a mutant changing it after
+    the fact), None if there is none."""
+    return next((a for a in conversation.activities if a.get("id") == activity_id), None)
 
 
 def mutant(

@@ -17,7 +17,7 @@ from conformance.reference.store import (
 )
 from conformance.reference.tokens import STREAM
 from conformance.reference.wire import dumps
-from tests.mutants.framework import mutant
+from tests.mutants.framework import StampMutant, mutant
 
 FUZZ = "test_fuzz_activities"
 MACHINE = "test_conversation_machine"
@@ -32,24 +32,22 @@ REFUSED_AFTER_END = "test_machine_sends_after_end_are_refused"
 ACCEPTED_AFTER_END = "test_machine_sends_after_end_are_accepted_when_forwarded"
 
 
-class _TextMutant(DirectLineService):
-    """Records a client activity with its text changed by ``alter``."""
+class _TextMutant(StampMutant):
+    """Records a client activity with its text changed by ``alter_text``."""
 
-    def alter(self, text: str) -> str:
+    def alter_text(self, text: str) -> str:
         return text
 
-    def stamp_client_activity(self, conversation: Any, activity: Any, *args: Any) -> Any:
-        stamped = super().stamp_client_activity(conversation, activity, *args)
-        if isinstance(stamped.get("text"), str):
-            stamped["text"] = self.alter(stamped["text"])
-        return stamped
+    def alter(self, activity: dict[str, Any]) -> None:
+        if isinstance(activity.get("text"), str):
+            activity["text"] = self.alter_text(activity["text"])
 
 
 @mutant("DL-ACT-004", modules=FUZZ, tests=INTACT)
 class TrimsWhitespaceFromText(_TextMutant):
     """Message text is recorded with the whitespace at its ends trimmed."""
 
-    def alter(self, text: str) -> str:
+    def alter_text(self, text: str) -> str:
         return text.strip()
 
 
@@ -57,7 +55,7 @@ class TrimsWhitespaceFromText(_TextMutant):
 class DropsAstralCharacters(_TextMutant):
     """Characters outside the Basic Multilingual Plane (emoji...) are dropped from text."""
 
-    def alter(self, text: str) -> str:
+    def alter_text(self, text: str) -> str:
         return "".join(c for c in text if ord(c) <= 0xFFFF)
 
 
@@ -65,18 +63,16 @@ class DropsAstralCharacters(_TextMutant):
 class TruncatesLongText(_TextMutant):
     """Text longer than 10,000 characters is cut to 10,000."""
 
-    def alter(self, text: str) -> str:
+    def alter_text(self, text: str) -> str:
         return text[:10_000]
 
 
 @mutant("DL-ACT-005", modules=FUZZ, tests=INTACT)
-class DropsChannelData(DirectLineService):
+class DropsChannelData(StampMutant):
     """A client activity's channelData is not recorded."""
 
-    def stamp_client_activity(self, conversation: Any, activity: Any, *args: Any) -> Any:
-        stamped = super().stamp_client_activity(conversation, activity, *args)
-        stamped.pop("channelData", None)
-        return stamped
+    def alter(self, activity: dict[str, Any]) -> None:
+        activity.pop("channelData", None)
 
 
 @mutant("DL-POLL-005", modules=MACHINE, tests=POLLING)

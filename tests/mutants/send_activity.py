@@ -15,7 +15,7 @@ from conformance.reference.app import create_app
 from conformance.reference.config import ServerConfig
 from conformance.reference.errors import DirectLineError, bad_argument, service_error
 from conformance.reference.service import DirectLineService
-from tests.mutants.framework import mutant
+from tests.mutants.framework import StampMutant, mutant, recorded_activity
 from tests.mutants.wire import with_request_body
 
 MODULE = "test_send_activity"
@@ -40,9 +40,9 @@ class EveryActivityUnderOneId(DirectLineService):
         self, conversation: Any, activity: Any, credential: Any, origin: str
     ) -> Any:
         answer = await super().accept_client_activity(conversation, activity, credential, origin)
-        for recorded in conversation.activities:
-            if recorded.get("id") == answer["id"]:
-                recorded["id"] = answer["id"] = f"{conversation.id}|same"
+        recorded = recorded_activity(conversation, answer["id"])
+        if recorded is not None:
+            recorded["id"] = answer["id"] = f"{conversation.id}|same"
         return answer
 
 
@@ -132,36 +132,28 @@ class OversizeAnswers500(DirectLineService):
 
 
 @mutant("DL-SEND-011", modules=MODULE)
-class DropsPlainHttpAttachments(DirectLineService):
+class DropsPlainHttpAttachments(StampMutant):
     """Attachments whose contentUrl is plain http are silently dropped."""
 
-    def stamp_client_activity(
-        self, conversation: Any, activity: Any, credential: Any, origin: str
-    ) -> Any:
-        stamped = super().stamp_client_activity(conversation, activity, credential, origin)
-        if isinstance(stamped.get("attachments"), list):
-            stamped["attachments"] = [
+    def alter(self, activity: dict[str, Any]) -> None:
+        if isinstance(activity.get("attachments"), list):
+            activity["attachments"] = [
                 a
-                for a in stamped["attachments"]
+                for a in activity["attachments"]
                 if not str(a.get("contentUrl", "")).startswith("http:")
             ]
-        return stamped
 
 
 @mutant("DL-SEND-011", modules=MODULE)
-class DropsDataUrls(DirectLineService):
+class DropsDataUrls(StampMutant):
     """A data: URL attachment loses its contentUrl (neither kept nor rehosted)."""
 
-    def stamp_client_activity(
-        self, conversation: Any, activity: Any, credential: Any, origin: str
-    ) -> Any:
-        stamped = super().stamp_client_activity(conversation, activity, credential, origin)
-        if isinstance(stamped.get("attachments"), list):
-            stamped["attachments"] = [
+    def alter(self, activity: dict[str, Any]) -> None:
+        if isinstance(activity.get("attachments"), list):
+            activity["attachments"] = [
                 {k: v for k, v in a.items() if not str(v).startswith("data:")}
-                for a in stamped["attachments"]
+                for a in activity["attachments"]
             ]
-        return stamped
 
 
 KNOWN_FIELDS = (

@@ -12,7 +12,7 @@ from conformance.reference.errors import DirectLineError
 from conformance.reference.service import DirectLineService, StreamSubscription
 from conformance.reference.store import Subscriber, activity_set
 from conformance.reference.tokens import STREAM
-from tests.mutants.framework import mutant
+from tests.mutants.framework import mutant, recorded_activity
 
 MODULE = "test_websocket_stream"
 
@@ -130,9 +130,9 @@ class ClientActivitiesStreamedTwice(DirectLineService):
         self, conversation: Any, activity: Any, credential: Any, origin: str
     ) -> Any:
         answer = await super().accept_client_activity(conversation, activity, credential, origin)
-        for recorded in conversation.activities:
-            if recorded.get("id") == answer["id"]:
-                conversation.broadcast(activity_set([recorded], conversation.watermark))
+        recorded = recorded_activity(conversation, answer["id"])
+        if recorded is not None:
+            conversation.broadcast(activity_set([recorded], conversation.watermark))
         return answer
 
 
