@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import conformance
-from conformance.errors import KitError
+from conformance.errors import ConfigError, KitError
 
 __all__ = ["main"]
 
@@ -66,48 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the conformance suite against a target (default: the embedded reference server)",
         description="Run the packaged suite. Arguments after -- go to pytest unchanged.",
     )
-    run.add_argument(
-        "--target", metavar="URL", help="base URL of the endpoint, ending in /v3/directline"
-    )
-    run.add_argument(
-        "--secret-env",
-        metavar="NAME",
-        help="environment variable holding the secret (default: DIRECTLINE_SECRET)",
-    )
-    run.add_argument(
-        "--profile", metavar="FILE|NAME", help="target profile (TOML file or built-in name)"
-    )
-    run.add_argument("--expect", metavar="FILE", help="expectations file listing known deviations")
-    run.add_argument(
-        "--report-dir",
-        metavar="DIR",
-        help="write report.json, report.md, report.html and junit.xml into DIR",
-    )
-    run.add_argument(
-        "--fuzz",
-        choices=("ci", "live"),
-        help="Hypothesis level of the fuzz tests: ci (many derandomized examples) or live (few); "
-        "default: ci on the embedded server or a loopback target, live otherwise",
-    )
-    run.add_argument(
-        "--hypothesis-db",
-        metavar="DIR",
-        help="directory of Hypothesis's example database (default: in memory only)",
-    )
-    run.add_argument(
-        "--shrink",
-        choices=("yes", "no"),
-        help="shrink failing Hypothesis examples (yes, default) or report the first found (no)",
-    )
-    run.add_argument("--eoc", choices=("refuse", "forward"), help="endOfConversation reading")
-    run.add_argument(
-        "--fail-on", choices=("must", "should"), help="lowest level that fails the run"
-    )
-    run.add_argument(
-        "--timing",
-        choices=("compressed", "real"),
-        help="embedded server only: compressed timings (default) or the spec's real ones",
-    )
+    add_setting_flags(run)
     run.add_argument("-k", metavar="EXPR", help="only tests matching the pytest expression")
     run.add_argument(
         "-n",
@@ -185,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(options: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
+    from conformance.settings import CLI_ENV
+
+    os.environ[CLI_ENV] = "1"  # messages name this command's flags, workers included
     check_configuration(options)
     if options.n is None:
         options.n = default_workers(options)
@@ -193,58 +155,85 @@ def _run(options: argparse.Namespace, extra: list[str]) -> int:
     return _exit_code(int(code))
 
 
+def add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting the ``run`` command offers, from the settings table itself: the
+    CLI, the pytest options and the environment variables cannot disagree."""
+    from conformance.settings import SETTINGS
+
+    for item in SETTINGS:
+        if item.flag is None:
+            continue
+        env = f" [env {item.env}]" if item.env else ""
+        if item.switch:
+            parser.add_argument(
+                item.flag, dest=item.name, action="store_true", default=None, help=item.help
+            )
+        else:
+            parser.add_argument(
+                item.flag,
+                dest=item.name,
+                metavar=item.metavar or ("{" + ",".join(item.choices) + "}" if item.choices else
+                                         item.name.upper()),
+                default=None,
+                help=item.help + env,
+            )  # fmt: skip
+
+
+def given_settings(options: argparse.Namespace) -> dict[str, Any]:
+    """The settings given on the command line (None: not given)."""
+    from conformance.settings import SETTINGS
+
+    return {item.name: getattr(options, item.name, None) for item in SETTINGS if item.flag}
+
+
 def check_configuration(options: argparse.Namespace) -> None:
-    """Resolve the settings, profile, expectations and target URL once before pytest starts,
-    so a mistake is one line here rather than a crash in every pytest-xdist worker."""
+    """Resolve the settings, profile, expectations, target URL, report directory and ``-k``
+    once before pytest starts, so a mistake is one line here (naming the flag) rather than a
+    crash in every pytest-xdist worker, and nothing is sent before it is found."""
     from conformance.catalog import load_catalog
     from conformance.expectations import load_expectations
-    from conformance.settings import resolve
+    from conformance.settings import check_report_dir, resolve
     from conformance.target import effective_profile, normalise_target_url
 
-    settings = resolve(
-        {
-            "target": options.target,
-            "secret_env": options.secret_env,
-            "profile": options.profile,
-            "expect": options.expect,
-            "reading": options.eoc,
-            "fail_on": options.fail_on,
-            "timing": options.timing,
-            "report_dir": options.report_dir,
-            "fuzz": getattr(options, "fuzz", None),
-            "hypothesis_db": getattr(options, "hypothesis_db", None),
-        }
-    )
+    settings = resolve(given_settings(options), cli=True)
     effective_profile(settings, embedded=not settings.get("target"))
     if settings.get("target"):
         normalise_target_url(settings["target"])
     if settings.get("expect"):
         load_expectations(settings["expect"], load_catalog())
+    if settings.get("report_dir") is not None:
+        check_report_dir(settings["report_dir"], settings.flag("report_dir"))
+    if options.k:
+        check_keyword_expression(options.k)
+    if options.n is not None and not (options.n.isdigit() or options.n in ("auto", "logical")):
+        raise ConfigError(f"option -n: {options.n!r} is not a number of workers (or auto)")
+
+
+def check_keyword_expression(expression: str) -> None:
+    """A ``-k`` expression pytest would refuse: one line now, not an INTERNALERROR per worker."""
+    try:
+        from _pytest.mark.expression import Expression, ParseError
+    except ImportError:  # pragma: no cover - a pytest without it checks for itself
+        return
+    try:
+        Expression.compile(expression)
+    except ParseError as exc:
+        raise ConfigError(f"option -k: {expression!r} is not a valid expression ({exc})") from None
 
 
 def pytest_args(options: argparse.Namespace, extra: Sequence[str]) -> list[str]:
     """The pytest command line that runs the packaged suite with these options."""
+    from conformance.settings import SETTINGS
+
     args = ["--pyargs", "conformance.suite", "-p", "no:cacheprovider", "--noconftest"]
     args += ["-c", os.devnull, "--rootdir", os.getcwd(), "-r", "fE"]
     # the kit is imported before pytest starts, so pytest cannot rewrite its asserts: harmless
     args += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
-    mapping = {
-        "target": "--dl-target",
-        "secret_env": "--dl-secret-env",
-        "profile": "--dl-profile",
-        "expect": "--dl-expect",
-        "report_dir": "--dl-report-dir",
-        "eoc": "--dl-eoc",
-        "fail_on": "--dl-fail-on",
-        "timing": "--dl-timing",
-        "fuzz": "--dl-fuzz",
-        "hypothesis_db": "--dl-hypothesis-db",
-        "shrink": "--dl-shrink",
-    }
-    for name, option in mapping.items():
-        value = getattr(options, name, None)
-        if value is not None:
-            args += [option, str(value)]
+    for item in SETTINGS:
+        value = getattr(options, item.name, None) if item.flag else None
+        if value is None or value is False:
+            continue
+        args += [item.option] if item.switch else [item.option, str(value)]
     if options.k:
         args += ["-k", options.k]
     if options.n and options.n != "0":

@@ -14,11 +14,16 @@ Exception tree::
         │   ├── TargetUnreachable connection refused, DNS failure, reset
         │   ├── StreamRefused     the WebSocket handshake was not a 101   .status
         │   └── StreamClosed      the server closed the WebSocket         .code .reason
-        ├── BudgetExhausted       the profile's conversation budget for this run is spent
+        ├── BudgetExhausted       a limit of the profile for this run is spent
+        ├── RunStopped            the run stopped: deadline, dead target, circuit breaker
+        ├── BotFailure            the bot behind the target failed (502/504 BotError): the
+        │                         service's rule under test cannot be judged   .exchange
         └── PreconditionFailed    a step a test relies on (not the one it judges) failed
                                                                            .exchange
 
     AssertionError
+    ├── Violation                 a check saw the target break a rule: expected / observed /
+    │                             the exchanges; .requirement when a test speaks for several
     └── ConformanceFailure        a requirement was broken: reported by pytest as a failure,
                                   with the evidence and a reproduction
 
@@ -37,17 +42,20 @@ if TYPE_CHECKING:
     from conformance.evidence import Exchange
 
 __all__ = [
+    "BotFailure",
     "BudgetExhausted",
     "ConfigError",
     "ConformanceFailure",
     "HarnessError",
     "KitError",
     "PreconditionFailed",
+    "RunStopped",
     "StreamClosed",
     "StreamRefused",
     "TargetError",
     "TargetTimeout",
     "TargetUnreachable",
+    "Violation",
 ]
 
 #: How many of a test's exchanges a failure message shows (the last ones).
@@ -129,7 +137,25 @@ class StreamClosed(TargetError):
 
 
 class BudgetExhausted(HarnessError):
-    """The profile's conversation budget for this run is spent."""
+    """A limit of the profile for this run (conversations, requests, activities) is spent."""
+
+
+class RunStopped(HarnessError):
+    """The run has stopped (its deadline passed, the target was declared dead, or it throttled
+    the run): nothing more is sent, and what was not judged stays unjudged."""
+
+
+class BotFailure(HarnessError):
+    """The bot behind the target failed: a 502 or 504 whose ErrorResponse code is ``BotError``
+    (docs/live-service.md §6). The service did what the docs say it does when its bot fails, so
+    the service rule under test cannot be judged from that answer: an error naming the bot."""
+
+    def __init__(self, message: str, exchange: Exchange | None = None) -> None:
+        super().__init__(message)
+        self.exchange = exchange
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (type(self), (str(self), self.exchange))
 
 
 class PreconditionFailed(HarnessError):
@@ -142,6 +168,41 @@ class PreconditionFailed(HarnessError):
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
         return (type(self), (str(self), self.exchange))
+
+
+class Violation(AssertionError):
+    """A check saw the target break the rule: what was expected, what was observed, the proof.
+
+    ``requirement`` names the rule when the raiser knows better than the test which one is
+    broken (a test speaking for several, or a step whose failure is another rule's)."""
+
+    def __init__(
+        self,
+        expected: str,
+        observed: str,
+        exchanges: Sequence[Exchange] = (),
+        *,
+        requirement: str | None = None,
+        hint: str = "",
+    ) -> None:
+        super().__init__(f"expected {expected}; observed {observed}")
+        self.expected = expected
+        self.observed = observed
+        self.exchanges = tuple(exchanges)
+        self.requirement = requirement
+        self.hint = hint
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (
+            _violation,
+            (self.expected, self.observed, self.exchanges, self.requirement, self.hint),
+        )
+
+
+def _violation(
+    expected: str, observed: str, exchanges: Sequence[Exchange], requirement: str | None, hint: str
+) -> Violation:
+    return Violation(expected, observed, exchanges, requirement=requirement, hint=hint)
 
 
 class ConformanceFailure(AssertionError):

@@ -76,6 +76,12 @@ class Exchange:
     error: str | None = None  #: "timed out after 10.0 s", "connection refused", ...
     kind: str = "http"  #: "http" or "websocket"
     events: list[StreamEvent] = field(default_factory=list)
+    #: What the kit did about this answer, e.g. "answered 503: retried after 0.5 s".
+    note: str = ""
+    #: Whether the body was cut at the run's cap (see :attr:`body_length`).
+    truncated: bool = False
+    #: When cut: the body's length as the answer declared it, -1 when it did not say.
+    body_length: int | None = None
 
     def header(self, name: str) -> str | None:
         """The response header ``name`` (case-insensitive); repeated headers joined by ", "."""
@@ -331,6 +337,16 @@ def render_exchange(exchange: Exchange, redactor: Redactor, *, max_body: int = 2
     resp_ctype = exchange.header("content-type")
     for line in _render_body(exchange.response_body, resp_ctype, redactor, max_body):
         lines.append(f"< {line}" if line else "<")
+    if exchange.truncated:
+        kept = len(exchange.response_body or b"")
+        whole = (
+            f"{exchange.body_length:,} bytes"
+            if exchange.body_length is not None and exchange.body_length >= 0
+            else "more, of an undeclared length"
+        )
+        lines.append(f"< [the kit read the first {kept:,} bytes of the body; it held {whole}]")
+    if exchange.note:
+        lines.append(f"  ({redactor.redact(exchange.note)})")
     for event in exchange.events:
         lines.append(_render_event(event, exchange.started, redactor, max_body))
     return "\n".join(lines)

@@ -8,6 +8,16 @@ the test's requirement, with the transcript and a curl line to reproduce it.
 ``precondition`` is different: it guards a step the test needs but does not judge (start a
 conversation, send a message). When the target cannot even do that, the rule under test cannot
 be judged: that is an *error* verdict, not a failure of this rule.
+
+Two properties hold for every check here (tests/test_checks.py proves them):
+
+- **No pass without a Direct Line answer.** A Direct Line service answers every request with a
+  JSON object (a resource, an ActivitySet, an ErrorResponse). A status check passes only on such
+  an answer: a right status with an HTML page, broken JSON, an array or a cut-off body is a
+  failure of the rule under test, never a pass.
+- **The bot is not the service.** A 502 or 504 whose ErrorResponse code is ``BotError`` says the
+  bot behind the service failed (docs/live-service.md §6). Where the check did not allow that
+  status, it raises BotFailure (an error naming the bot), not a failure of the service's rule.
 """
 
 from __future__ import annotations
@@ -17,41 +27,28 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from conformance.catalog import validate
-from conformance.errors import PreconditionFailed
+from conformance.errors import BotFailure, PreconditionFailed, Violation
 from conformance.evidence import Exchange, Redactor
 
 __all__ = [
+    "BOT_ERROR_CODE",
     "Violation",
+    "bot_failure",
     "conforms",
     "equal",
     "error_response",
     "json_body",
     "json_object",
+    "not_direct_line",
     "precondition",
     "status",
     "that",
 ]
 
-
-class Violation(AssertionError):
-    """A check saw the target break the rule: what was expected, what was observed, the proof."""
-
-    def __init__(
-        self,
-        expected: str,
-        observed: str,
-        exchanges: Sequence[Exchange] = (),
-        *,
-        requirement: str | None = None,
-        hint: str = "",
-    ) -> None:
-        super().__init__(f"expected {expected}; observed {observed}")
-        self.expected = expected
-        self.observed = observed
-        self.exchanges = tuple(exchanges)
-        #: The requirement this check judges, when a test speaks for several.
-        self.requirement = requirement
-        self.hint = hint
+#: The ErrorResponse code of a failure of the bot behind the service.
+BOT_ERROR_CODE = "BotError"
+#: The statuses the service answers a bot's failure with (bot error, bot timeout).
+BOT_ERROR_STATUSES = frozenset({502, 504})
 
 
 def describe_status(exchange: Exchange) -> str:
@@ -62,6 +59,56 @@ def describe_status(exchange: Exchange) -> str:
     return f"{exchange.status}" + (f" with body {body}" if body else " with an empty body")
 
 
+def not_direct_line(exchange: Exchange) -> str | None:
+    """Why ``exchange`` is not an answer of a Direct Line service (None: it is one): a Direct
+    Line service answers every request with a JSON object."""
+    if exchange.status is None:
+        return f"no answer ({exchange.error or 'unknown failure'})"
+    body = exchange.response_body or b""
+    ctype = exchange.header("content-type") or "no Content-Type"
+    if exchange.truncated:
+        return f"a body larger than the kit reads ({len(body):,} bytes read, {ctype})"
+    if not body.strip():
+        return f"{exchange.status} with an empty body"
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return (
+            f"{exchange.status} with a body that is not JSON ({ctype}, {len(body):,} bytes): "
+            f"{_shorten(exchange.text.strip(), 120)!r}"
+        )
+    if not isinstance(data, dict):
+        return f"{exchange.status} with JSON {type(data).__name__}, not an object"
+    return None
+
+
+def bot_failure(exchange: Exchange) -> str | None:
+    """What the service said of its bot's failure (None when the answer is no BotError)."""
+    if exchange.status not in BOT_ERROR_STATUSES:
+        return None
+    data = exchange.json_or_none()
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict) or error.get("code") != BOT_ERROR_CODE:
+        return None
+    message = error.get("message")
+    return f"{exchange.status} {BOT_ERROR_CODE}" + (
+        f" ({_shorten(message, 120)})" if isinstance(message, str) and message else ""
+    )
+
+
+def _blame_the_bot(exchange: Exchange, what: str) -> None:
+    """Raise BotFailure when ``exchange`` is the service reporting its bot's failure."""
+    said = bot_failure(exchange)
+    if said is not None:
+        prefix = f"{what}: " if what else ""
+        raise BotFailure(
+            f"the bot behind the target failed, so this rule cannot be judged: {prefix}the "
+            f"service answered {said} (the bot's fault, not the service's; declare the bot's "
+            "behaviour in the profile, or fix the bot)",
+            exchange,
+        )
+
+
 def _allowed_text(allowed: Collection[int]) -> str:
     codes = sorted(allowed)
     if len(codes) > 3 and codes == list(range(codes[0], codes[-1] + 1)):
@@ -70,17 +117,32 @@ def _allowed_text(allowed: Collection[int]) -> str:
 
 
 def status(
-    exchange: Exchange, *allowed: int | range, requirement: str | None = None, what: str = ""
+    exchange: Exchange,
+    *allowed: int | range,
+    requirement: str | None = None,
+    what: str = "",
+    api: bool = True,
 ) -> int:
-    """The answer's status is one of ``allowed`` (ints or ranges); returns it."""
+    """The answer's status is one of ``allowed`` (ints or ranges), and (``api``, the default)
+    the answer is a Direct Line answer, a JSON object; returns the status. ``api=False`` for
+    what is not an API answer: an uploaded file's bytes, a CORS preflight."""
     codes: set[int] = set()
     for item in allowed:
         codes.update(item if isinstance(item, range) else (item,))
+    prefix = f"{what}: " if what else ""
     if exchange.status not in codes:
-        prefix = f"{what}: " if what else ""
+        _blame_the_bot(exchange, what)
         raise Violation(
             f"{prefix}{_allowed_text(codes)}",
             describe_status(exchange),
+            [exchange],
+            requirement=requirement,
+        )
+    problem = not_direct_line(exchange) if api else None
+    if problem is not None:
+        raise Violation(
+            f"{prefix}{_allowed_text(codes)} from a Direct Line service (a JSON object body)",
+            problem,
             [exchange],
             requirement=requirement,
         )
@@ -185,13 +247,19 @@ def that(
 def precondition(exchange: Exchange, what: str) -> Any:
     """A step the test needs (not the rule it judges) answered 2xx; returns the JSON body if any."""
     if exchange.status is None or not 200 <= exchange.status < 300:
+        _blame_the_bot(exchange, what)
         raise PreconditionFailed(
             f"could not test: {what} answered {describe_status(exchange)}", exchange=exchange
         )
-    try:
-        return json.loads(exchange.response_body) if exchange.response_body else None
-    except (ValueError, UnicodeDecodeError):
+    if not (exchange.response_body or b"").strip():
         return None
+    problem = not_direct_line(exchange)
+    if problem is not None:
+        raise PreconditionFailed(
+            f"could not test: {what} answered {problem}, not a Direct Line answer",
+            exchange=exchange,
+        )
+    return json.loads(exchange.response_body or b"")
 
 
 def _show(value: Any) -> str:

@@ -1,36 +1,60 @@
-"""The pytest plugin: target options, fixtures, the ``requirement`` marker, and verdicts.
+"""The pytest plugin: target options, fixtures, the ``requirement`` marker, plan and verdicts.
 
 Registered through the ``pytest11`` entry point, so it is loaded in every pytest run of an
 environment that has the kit installed. It stays inert until used: until collected tests carry
 ``@pytest.mark.requirement`` (the packaged suite does) or a fixture of it is requested. Heavy
 imports (the reference server, websockets, jsonschema) happen only then.
 
-Flow of a run: settings are resolved once (command line > environment > profile > spec
-defaults); collection checks every test's requirement IDs against the catalog and marks the
-tests whose requirements need a feature the profile lacks as not-applicable; the session target
-is resolved (the embedded reference server is started when no target is given); each test gets
-clients that record every exchange; a check's Violation becomes a bug report; at the end every
-test outcome is folded into one verdict per requirement, which sets the exit status.
+Flow of a run:
+
+1. settings are resolved once (command line > environment > profile > spec defaults), and the
+   report directory is created and proven writable;
+2. collection checks every test's requirement IDs against the catalog, marks the tests whose
+   requirements need a feature the profile lacks as not-applicable, and plans the run
+   (conformance.plan): what it will send at most, against the profile's limits. A run that does
+   not fit (or ``--plan``) deselects everything: not one request is sent;
+3. the target is checked once before the first test (the preflight): it must answer a start
+   like a Direct Line service, else the run stops with exit 2 and one line saying what came
+   back. The embedded reference server is started instead when no target is given;
+4. each test gets clients that record every exchange and ask the run's governor before each
+   request (pace, limits, deadline, a dead target); a check's Violation becomes a bug report;
+5. at the end every test outcome is folded into one verdict per requirement, recorded in a
+   RunRecord that the reports and the summary read. An interrupted or stopped run still writes
+   its reports, with what did not run as errors.
+
+Under pytest-xdist the controller runs the preflight and writes the reports; the workers
+collect, plan and test; what the whole run shares (rate, budget, stop) lives in a folder the
+controller hands to every worker.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
 import secrets as secrets_module
+import shutil
+import signal
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conformance.settings import SETTINGS, resolve
+from conformance.settings import SETTINGS, check_report_dir, resolve
 
 if TYPE_CHECKING:
     from conformance.catalog import Catalog, Requirement
-    from conformance.client import Conversation, DirectLineClient
-    from conformance.evidence import Recorder
+    from conformance.client import Conversation, DirectLineClient, Meter, RunGovernor
+    from conformance.evidence import Exchange, Recorder, Redactor
+    from conformance.expectations import Expectations
+    from conformance.plan import Plan
     from conformance.profile import Profile
+    from conformance.settings import Resolved
     from conformance.target import Target
-    from conformance.verdicts import RequirementVerdict, TestResult
+    from conformance.verdicts import RequirementVerdict, RunRecord, TestResult
 
 __all__ = ["MARKER", "SUITE_PACKAGE", "DirectLinePlugin", "requirement_ids"]
 
@@ -38,18 +62,32 @@ MARKER = "requirement"
 SUITE_PACKAGE = "conformance.suite"
 PLUGIN_NAME = "directline-conformance:session"
 NOT_APPLICABLE = "not-applicable: "
-TARGET_DEAD = "target-dead: "
 RECORDER_KEY = pytest.StashKey["Recorder"]()
+METER_KEY = pytest.StashKey["Meter"]()
+#: The file of the run folder holding the plan a worker computed, for the controller.
+PLAN_FILE = "plan.json"
+#: Requirement lines with the same reason the summary shows before it counts the rest.
+SAME_REASON_SHOWN = 3
+#: Bot behaviours a test can need beyond the catalog's features (``@pytest.mark.bot(...)``).
+BOT_NEEDS: dict[str, Callable[[Profile], bool]] = {
+    "many": lambda profile: bool(profile.bot.many),
+}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("directline-conformance", "Direct Line 3.0 conformance")
     for setting in SETTINGS:
+        if setting.switch:
+            group.addoption(
+                setting.option, dest=f"dl_{setting.name}", action="store_true", default=None,
+                help=setting.help,
+            )  # fmt: skip
+            continue
         group.addoption(
             setting.option,
             dest=f"dl_{setting.name}",
             default=None,
-            metavar=setting.name.upper(),
+            metavar=setting.metavar or setting.name.upper(),
             help=setting.help,
         )
 
@@ -63,6 +101,19 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers", "smoke: a fast, broad subset (one check per spec page) for a quick verdict"
+    )
+    config.addinivalue_line(
+        "markers",
+        "cost(conversations=0, requests=0, streams=0, activities=0, waits=0, per_example=False): "
+        "what the test sends at most (conformance.plan)",
+    )
+    config.addinivalue_line(
+        "markers", "bot(*behaviours): bot behaviours the test needs beyond the catalog's features"
+    )
+    config.addinivalue_line(
+        "markers",
+        "lane(name): the test shares the lane's conversation (dl_conversation, dl_start_answer) "
+        "with the other tests of the lane, run one after another on one worker",
     )
     config.pluginmanager.register(DirectLinePlugin(config), PLUGIN_NAME)
 
@@ -91,28 +142,46 @@ class DirectLinePlugin:
         self.active = False
         self.results: dict[str, TestResult] = {}
         self.verdicts: list[RequirementVerdict] = []
-        self.started = time.time()
-        self._settings: Any = None
+        self.record: RunRecord | None = None
+        worker = getattr(config, "workerinput", None)
+        #: When the run started (the controller's clock, shared with every worker).
+        self.started: float = float(worker["dl_started"]) if worker else time.time()
+        self._run_folder: Path | None = Path(worker["dl_run_dir"]) if worker else None
+        self._own_folder = False
+        self._settings: Resolved | None = None
         self._profile: Profile | None = None
         self._catalog: Catalog | None = None
         self._target: Target | None = None
         self._server: Any = None
-        self._redactor: Any = None
-        self._limiter: Any = None
-        self._budget: Any = None
-        self._expectations: dict[str, str] | None = None
-        #: (test where the target stopped answering, what happened); None while it answers.
-        self.dead: tuple[str, str] | None = None
-        self.skipped_while_dead = 0
+        self._redactor: Redactor | None = None
+        self._governor: RunGovernor | None = None
+        self._expectations: Expectations | None = None
+        self.plan: Plan | None = None
+        #: Why the run stopped early: deadline, dead target, interrupted (None: it did not).
+        self.stopped: str | None = None
+        #: --plan, or a plan that does not fit: nothing runs, the plan is the outcome.
+        self.plan_only = False
+        self.plan_problems: list[str] = []
+        self._preflight_done = False
+        #: The shared conversations of this process, by lane name.
+        self._lanes: dict[str, Lane] = {}
         #: The report files written at the end of the run (--dl-report-dir), for the summary.
-        self.report_paths: list[Any] = []
+        self.report_paths: list[Path] = []
+
+    @property
+    def is_worker(self) -> bool:
+        return hasattr(self.config, "workerinput")
+
+    @property
+    def distributed(self) -> bool:
+        return getattr(self.config.option, "numprocesses", None) not in (None, 0)
 
     # -- lazily resolved state -------------------------------------------------------------
     @property
-    def settings(self) -> Any:
+    def settings(self) -> Resolved:
         if self._settings is None:
-            cli = {s.name: self.config.getoption(f"dl_{s.name}") for s in SETTINGS}
-            self._settings = self._guard(lambda: resolve(cli))
+            given = {s.name: self.config.getoption(f"dl_{s.name}") for s in SETTINGS}
+            self._settings = self._guard(lambda: resolve(given))
         return self._settings
 
     @property
@@ -138,7 +207,7 @@ class DirectLinePlugin:
         return self._profile
 
     @property
-    def redactor(self) -> Any:
+    def redactor(self) -> Redactor:
         if self._redactor is None:
             from conformance.evidence import Redactor
 
@@ -160,20 +229,55 @@ class DirectLinePlugin:
         return str(companion) if companion else None
 
     @property
-    def expectations(self) -> dict[str, str]:
-        """Known deviations of the target (requirement ID -> reason), from --dl-expect."""
+    def expectations(self) -> Expectations:
+        """Known deviations and informational rules of the target, from the expectations file."""
         if self._expectations is None:
-            from conformance.expectations import load_expectations
+            from conformance.expectations import Expectations, load_expectations
 
             path = self.expectations_path
             self._expectations = (
-                self._guard(lambda: load_expectations(path, self.catalog)) if path else {}
+                self._guard(lambda: load_expectations(path, self.catalog))
+                if path
+                else Expectations()
             )
         return self._expectations
 
     @property
     def fail_on(self) -> str:
         return str(self.settings.get("fail_on", "should"))
+
+    @property
+    def deadline_seconds(self) -> float:
+        """Seconds the run may take: --deadline, else the profile's, else from the plan."""
+        given = self.settings.get("deadline")
+        if given is not None:
+            return float(given)
+        if self.plan is not None:
+            return float(self.plan.deadline(self.profile.timings))
+        timings = self.profile.timings
+        return timings.deadline if timings.deadline is not None else 3600.0
+
+    @property
+    def governor(self) -> RunGovernor:
+        """The one governor of this process's requests (pace, limits, deadline, stop)."""
+        if self._governor is None:
+            from conformance.client import Allowance, Ledger, RunGovernor
+
+            limits = self.profile.limits
+            shared = self.is_worker and not self.embedded and self._run_folder is not None
+            self._governor = RunGovernor(
+                ledger=Ledger(self._run_folder if shared else None),
+                rate=limits.requests_per_second,
+                sends_per_conversation=limits.sends_per_conversation_per_second,
+                allowance=Allowance(
+                    conversations=limits.conversations,
+                    requests=limits.requests,
+                    activities=limits.activities,
+                    max_throttled=limits.max_throttled,
+                ),
+                deadline=self.started + self.deadline_seconds,
+            )
+        return self._governor
 
     def _guard(self, build: Callable[[], Any]) -> Any:
         """Turn a configuration problem into one clear line and exit status 2, not a traceback."""
@@ -183,6 +287,24 @@ class DirectLinePlugin:
             return build()
         except HarnessError as exc:
             pytest.exit(f"directline-conformance: {exc}", returncode=2)
+
+    # -- the run folder (pytest-xdist) -------------------------------------------------------
+    def run_folder(self) -> Path:
+        """The folder the controller shares with its workers (ledger, stop flag, plan)."""
+        if self._run_folder is None:
+            self._run_folder = Path(tempfile.mkdtemp(prefix="directline-conformance-"))
+            self._own_folder = True
+        return self._run_folder
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Give each pytest-xdist worker the run's folder and start time."""
+        node.workerinput["dl_run_dir"] = str(self.run_folder())
+        node.workerinput["dl_started"] = repr(self.started)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self._own_folder and self._run_folder is not None:
+            shutil.rmtree(self._run_folder, ignore_errors=True)
 
     # -- target ---------------------------------------------------------------------------------
     def ensure_target(self) -> Target:
@@ -212,7 +334,7 @@ class DirectLinePlugin:
         return Target(base_url=base_url, secret=secret, profile=profile, embedded=True)
 
     def _connect(self) -> Target:
-        from conformance.errors import ConfigError, TargetError
+        from conformance.errors import ConfigError
         from conformance.target import Target, normalise_target_url
 
         base_url = normalise_target_url(self.settings["target"])
@@ -221,49 +343,38 @@ class DirectLinePlugin:
         if not secret and profile.supports("auth"):
             raise ConfigError(
                 f"no secret for {base_url}: set {self.settings['secret_env']} "
-                "(or name another variable with --dl-secret-env)"
+                f"(or name another variable with {self.settings.flag('secret_env')})"
             )
-        target = Target(base_url=base_url, secret=secret, profile=profile)
-        if hasattr(self.config, "workerinput"):
-            return target  # the pytest-xdist controller checked it once at session start
+        return Target(base_url=base_url, secret=secret, profile=profile)
+
+    def preflight(self) -> None:
+        """Check once, before the first test, that the target is a Direct Line service: the
+        embedded server needs no check; a foreign target that is not is one line and exit 2."""
+        if self._preflight_done or self.embedded:
+            return
+        self._preflight_done = True
+        from conformance.errors import HarnessError
+        from conformance.preflight import preflight
+
+        target = self.ensure_target()
         client = self.make_client(target, case_id="directline-conformance:preflight")
         try:
-            self._preflight(client, target)
-        except TargetError as exc:
-            raise ConfigError(f"target {base_url} cannot be used: {exc}") from None
+            preflight(client, target.profile, secret_flag=self.settings.flag("secret_env"))
+        except HarnessError as exc:
+            pytest.exit(self.redactor.redact(f"directline-conformance: {exc}"), returncode=2)
         finally:
             client.close()
-        return target
-
-    def _preflight(self, client: DirectLineClient, target: Target) -> None:
-        """One cheap request that tells an unreachable target or a refused secret apart early."""
-        from conformance.errors import ConfigError
-
-        if not target.profile.supports("auth"):
-            client.request("GET", "/conversations/preflight-unknown/activities")
-            return
-        probe = (
-            client.generate_token()
-            if target.profile.supports("tokens")
-            else client.start_conversation()
-        )
-        if probe.status in (401, 403) and target.profile.supports("tokens"):
-            probe = client.start_conversation()
-        if probe.status in (401, 403):
-            raise ConfigError(
-                f"target {target.base_url} refused the secret ({probe.status}) on both "
-                f"tokens/generate and conversations: check {self.settings['secret_env']}"
-            )
 
     def make_client(
-        self, target: Target, *, case_id: str, recorder: Recorder | None = None
+        self,
+        target: Target,
+        *,
+        case_id: str,
+        recorder: Recorder | None = None,
+        meter: Meter | None = None,
     ) -> DirectLineClient:
-        from conformance.client import ConversationBudget, DirectLineClient, RateLimiter
+        from conformance.client import DirectLineClient
 
-        if self._limiter is None:
-            rate, budget = worker_share(target.profile.limits, self.config)
-            self._limiter = RateLimiter(rate)
-            self._budget = ConversationBudget(budget)
         return DirectLineClient(
             target.base_url,
             target.secret,
@@ -271,18 +382,60 @@ class DirectLinePlugin:
             recorder=recorder,
             redactor=self.redactor,
             case_id=case_id,
-            limiter=self._limiter,
-            budget=self._budget,
+            governor=self.governor,
+            meter=meter,
+            max_body=target.profile.limits.max_body,
+            poll_interval=target.profile.timings.poll_interval,
         )
 
+    def lane(self, name: str, client: DirectLineClient) -> Lane:
+        """The lane's shared conversation, started (with ``client``) by its first test, and
+        again once its token is half spent: every test of the lane gets a token with at least
+        half its lifetime to go. Its start answer is put among each test's evidence."""
+        held = self._lanes.get(name)
+        if held is None or held.stale():
+            client.meter.starting_lane = True
+            try:
+                answer = client.start_conversation()
+            finally:
+                client.meter.starting_lane = False
+            held = Lane(answer, self._lane_lifetime(answer))
+            with contextlib.suppress(Exception):
+                held.conversation = _parse_start(client, answer)
+            self._lanes[name] = held
+        elif held.answer not in client.recorder.exchanges:
+            client.recorder.add(held.answer)
+        return held
+
+    def _lane_lifetime(self, answer: Any) -> float:
+        declared = self.profile.timings.token_lifetime
+        if declared is not None:
+            return float(declared)
+        data = answer.json_or_none()
+        expires = data.get("expires_in") if isinstance(data, dict) else None
+        return float(expires) if isinstance(expires, int) and expires > 0 else LANE_LIFETIME
+
+    # -- session start --------------------------------------------------------------------------
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Under pytest-xdist, check a foreign target once, here, in the controller: a worker
-        that finds it unreachable could only crash, and every worker would say so."""
-        distributed = getattr(self.config.option, "numprocesses", None) not in (None, 0)
-        if distributed and not hasattr(self.config, "workerinput") and self.settings.get("target"):
-            self.ensure_target()
+        """Check what the user gave before anything else (a report directory that cannot be
+        written is refused now, not after the run), and make SIGTERM end the run like Ctrl-C:
+        the reports of what ran are written either way."""
+        if self.is_worker or not self._conformance_options_given():
+            return
+        report_dir = self.settings.get("report_dir")
+        if report_dir is not None:
+            self._guard(lambda: check_report_dir(report_dir, self.settings.flag("report_dir")))
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+            signal.signal(signal.SIGTERM, _interrupt)
+
+    def _conformance_options_given(self) -> bool:
+        """Whether this pytest run is a conformance run as far as its options tell."""
+        if any(self.config.getoption(f"dl_{s.name}") is not None for s in SETTINGS):
+            return True
+        return any(SUITE_PACKAGE in str(arg) for arg in self.config.args)
 
     # -- collection -----------------------------------------------------------------------------
+    @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
@@ -290,6 +443,28 @@ class DirectLinePlugin:
         if not marked:
             return
         self.active = True
+        self._check_markers(marked)
+        schedule_timing_tests_first(items)
+        group_lanes(marked)
+        profile = self.profile
+        _ = self.expectations  # a bad expectations file stops the run before any test
+        for item in marked:
+            reason = self._not_applicable(item, profile)
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=f"{NOT_APPLICABLE}{reason}"))
+        self.plan = self._build_plan(marked)
+        self.plan_problems = self.plan.problems(profile, self.deadline_seconds)
+        self.plan_only = bool(self.settings.get("plan")) or bool(self.plan_problems)
+        if self.is_worker:
+            folder = Path(self.config.workerinput["dl_run_dir"])  # type: ignore[attr-defined]
+            _write_atomically(folder / PLAN_FILE, self.plan.to_json())
+        if self.plan_only:
+            config.hook.pytest_deselected(items=list(items))
+            items[:] = []
+        elif not self.is_worker:
+            self.preflight()
+
+    def _check_markers(self, marked: list[pytest.Item]) -> None:
         problems = []
         for item in marked:
             ids = requirement_ids(item)
@@ -305,28 +480,101 @@ class DirectLinePlugin:
                 "directline-conformance: bad requirement markers:\n  " + "\n  ".join(problems),
                 returncode=pytest.ExitCode.USAGE_ERROR,
             )
-        schedule_timing_tests_first(items)
+
+    def _not_applicable(self, item: pytest.Item, profile: Profile) -> str:
+        """Why a test does not apply to the target ("" when it does)."""
+        missing: list[str] = []
+        for rid in requirement_ids(item):
+            missing += [f for f in profile.missing(self.catalog[rid].needs) if f not in missing]
+        if missing:
+            return f"profile {profile.name!r} does not declare " + ", ".join(missing)
+        for mark in item.iter_markers("bot"):
+            absent = [need for need in mark.args if not BOT_NEEDS[need](profile)]
+            if absent:
+                return f"profile {profile.name!r} describes no bot behaviour {absent[0]!r}"
+        return ""
+
+    def _build_plan(self, marked: list[pytest.Item]) -> Plan:
+        from conformance.plan import COST_MARKER, Cost, Plan, PlannedTest, declared_cost
+
         profile = self.profile
-        _ = self.expectations  # a bad expectations file stops the run before any test
+        level, _ = self.fuzz_level()
+        tests: list[PlannedTest] = []
+        undeclared: list[str] = []
         for item in marked:
-            missing: list[str] = []
-            for rid in requirement_ids(item):
-                missing += [f for f in profile.missing(self.catalog[rid].needs) if f not in missing]
-            if missing:
-                item.add_marker(
-                    pytest.mark.skip(
-                        reason=f"{NOT_APPLICABLE}profile {profile.name!r} does not declare "
-                        + ", ".join(missing)
-                    )
-                )
+            skip = item.get_closest_marker("skip")
+            reason = str(skip.kwargs.get("reason", "")) if skip else ""
+            if reason.startswith(NOT_APPLICABLE):
+                reason = reason[len(NOT_APPLICABLE) :]
+            mark = item.get_closest_marker(COST_MARKER)
+            if mark is None:
+                undeclared.append(item.nodeid)
+            cost, wait = (
+                declared_cost(dict(mark.kwargs), profile.timings, level)
+                if mark is not None and not reason
+                else (Cost(), 0.0)
+            )
+            tests.append(PlannedTest(item.nodeid, requirement_ids(item), reason or "", cost, wait))
+        if self.is_worker:
+            workers = int(self.config.workerinput.get("workercount", 1) or 1)  # type: ignore[attr-defined]
+        else:
+            workers = int(getattr(self.config.option, "numprocesses", 0) or 0)
+        # the preflight: one start, and one generate where the profile has tokens
+        probes = (
+            0 if self.embedded else 1 + (profile.supports("tokens") and profile.supports("auth"))
+        )
+        overhead = Cost(conversations=probes, requests=probes)
+        draft = Plan.build(
+            tests, profile, workers=workers, undeclared=undeclared, overhead=overhead
+        )
+        deadline = self.settings.get("deadline") or draft.deadline(profile.timings)
+        lanes: dict[str, tuple[int, Cost]] = {}
+        for item, planned in zip(marked, tests, strict=True):
+            name = _lane_name(item)
+            if name is None or planned.not_applicable:
+                continue
+            count, once = lanes.get(name, (0, Cost()))
+            mark = item.get_closest_marker(COST_MARKER)
+            extra = mark.kwargs.get("lane_once", Cost()) if mark is not None else Cost()
+            lanes[name] = (count + 1, once.widest(extra))
+        lifetime = profile.timings.token_lifetime or LANE_LIFETIME
+        for count, once in lanes.values():
+            # a lane starts again (and does its shared steps again) each time its token is
+            # half spent
+            starts = min(count, math.ceil(float(deadline) / (lifetime / 2)))
+            overhead = overhead + (Cost(conversations=1, requests=1) + once).times(starts)
+        return Plan.build(tests, profile, workers=workers, undeclared=undeclared, overhead=overhead)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """In the controller, once a worker has collected and planned (before any test is
+        scheduled): show the plan, and check the target before the first test runs."""
+        if self.plan is not None:
+            return
+        path = self.run_folder() / PLAN_FILE
+        if not path.is_file():
+            return  # not a conformance run
+        from conformance.plan import Plan
+
+        self.active = True
+        self.plan = Plan.from_json(path.read_text(encoding="utf-8"))
+        self.plan_problems = self.plan.problems(self.profile, self.deadline_seconds)
+        self.plan_only = bool(self.settings.get("plan")) or bool(self.plan_problems)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("")
+            for line in self.describe_run():
+                reporter.write_line(line)
+        if not self.plan_only:
+            self.preflight()
 
     def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
-        if not self.active:
+        if not self.active or self.is_worker:
             return []
         return self.describe_run()
 
     def describe_run(self) -> list[str]:
-        """Target, profile, reading, timings: printed before and after a run."""
+        """Target, profile, reading, timings, plan: printed before and after a run."""
         profile = self.profile
         t = profile.timings
         where = (
@@ -337,7 +585,7 @@ class DirectLinePlugin:
         if self.embedded and self.settings.get("timing") == "real":
             where = "embedded reference server on 127.0.0.1 (real timings)"
         secret_source = self.settings.sources.get("secret", "default")
-        return [
+        lines = [
             f"directline-conformance: target {where}",
             f"  profile {profile.name} ({profile.source}); endOfConversation reading "
             f"{profile.end_of_conversation}; secret from {'-' if self.embedded else secret_source}",
@@ -345,30 +593,52 @@ class DirectLinePlugin:
             f"{'as answered' if t.token_lifetime is None else f'{t.token_lifetime:g} s'}, "
             f"request timeout {t.request_timeout:g} s, bot timeout {t.bot_timeout:g} s; "
             f"fail on {self.fail_on.upper()}",
-        ] + (
-            [
-                f"  expectations: {self.expectations_path} "
-                f"({len(self.expectations)} known deviations)"
-            ]
-            if self.expectations
-            else []
+        ]
+        expectations = self.expectations
+        if expectations.listed:
+            lines.append(
+                f"  expectations: {self.expectations_path} ({len(expectations.expected)} known "
+                f"deviations, {len(expectations.informational)} informational)"
+            )
+        level, seed = self.fuzz_level()
+        lines.append(
+            f"  fuzz: level {level}"
+            + (f", seed {seed} (--seed to change)" if seed is not None else ", derandomized")
         )
+        if self.plan is not None:
+            lines += self.plan.lines(profile, self.deadline_seconds)
+        return lines
 
-    # -- a target that dies -------------------------------------------------------------------
+    def fuzz_level(self) -> tuple[str, int | None]:
+        """(the Hypothesis level, its seed: None for the derandomized ci level)."""
+        level = self.settings.get("fuzz")
+        if not level:
+            limited = any(
+                v is not None
+                for v in (
+                    self.profile.limits.requests_per_second,
+                    self.profile.limits.conversations,
+                    self.profile.limits.requests,
+                )
+            )
+            loopback = self.embedded or _is_loopback(str(self.settings.get("target")))
+            level = "live" if limited or not loopback else "ci"
+        if level == "ci":
+            return level, None
+        seed = self.settings.get("seed")
+        return level, int(seed) if seed is not None else self.profile.fuzz.seed
+
+    # -- a run that stops ---------------------------------------------------------------------
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        """Once the target has stopped accepting connections, later tests are not run (each
-        would only fail to connect): unless it answers again, they are skipped as not-tested
-        and the run reports the death once."""
-        if self.dead is None or not requirement_ids(item):
+        """Once the run has stopped (deadline, dead target, 429s), later tests are not run:
+        each ends at once as an error naming the reason, and the summary says it once."""
+        if not requirement_ids(item):
             return
-        if self._target is not None and _accepts_connections(self._target.base_url):
-            self.dead = None
-            return
-        self.skipped_while_dead += 1
-        pytest.skip(
-            f"{TARGET_DEAD}the target stopped accepting connections during {self.dead[0]} "
-            f"({self.dead[1]})"
-        )
+        from conformance.errors import RunStopped
+
+        reason = self.governor.stopped()
+        if reason is not None:
+            raise RunStopped(f"not run: {reason}")
 
     # -- outcomes -------------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
@@ -399,18 +669,20 @@ class DirectLinePlugin:
             report.user_properties.append(("dl_outcome", outcome.value))
             report.user_properties.append(("dl_requirements", ids))
             report.user_properties.append(("dl_failed_requirements", failed_ids))
+            meter = item.stash.get(METER_KEY, None)
+            if meter is not None:
+                report.user_properties.append(("dl_cost", meter.as_dict()))
         return report
 
     def _classify(
         self, item: pytest.Item, call: pytest.CallInfo[None], ids: tuple[str, ...]
     ) -> tuple[Any, tuple[str, ...], str]:
         """(outcome, the requirements a failure names, the redacted text shown for it)."""
-        from conformance.errors import ConformanceFailure, HarnessError, TargetUnreachable
+        from conformance.errors import ConformanceFailure, HarnessError, Violation
         from conformance.evidence import render_transcript
-        from conformance.expect import Violation
         from conformance.verdicts import Outcome
 
-        exc = call.excinfo.value if call.excinfo else None
+        exc = _first_cause(call.excinfo.value) if call.excinfo else None
         recorder = item.stash.get(RECORDER_KEY, None)
         exchanges = list(recorder.exchanges) if recorder is not None else []
         if isinstance(exc, Violation) and call.when == "call":
@@ -422,21 +694,20 @@ class DirectLinePlugin:
             )
         if isinstance(exc, ConformanceFailure) and call.when == "call":
             return Outcome.FAILED, (), self.redactor.redact(str(exc))
-        if isinstance(exc, TargetUnreachable) and not self.embedded:
-            self.dead = (item.nodeid, str(exc))
-        if isinstance(exc, HarnessError):
-            text = f"error (not a verdict on {', '.join(ids)}): {exc}"
-            if exchanges:
+        if isinstance(exc, HarnessError) or _is_flaky(exc):
+            detail = str(exc) if isinstance(exc, HarnessError) else _flaky_text(exc)
+            text = f"error (not a verdict on {', '.join(ids)}): {detail}"
+            if exchanges and not str(detail).startswith("not run: "):
                 text += "\n  exchanges:\n" + _indent(
                     render_transcript(exchanges[-8:], self.redactor), 4
                 )
-            return Outcome.ERROR, (), self.redactor.redact(text)
+            return Outcome.ERROR, (), _clip(self.redactor.redact(text), MESSAGE_CHARS)
         longrepr = self.redactor.redact(
             str(call.excinfo.getrepr(style="short")) if call.excinfo else ""
         )
         if isinstance(exc, AssertionError) and call.when == "call":
-            return Outcome.FAILED, (), longrepr
-        return Outcome.ERROR, (), longrepr
+            return Outcome.FAILED, (), _clip(longrepr, MESSAGE_CHARS)
+        return Outcome.ERROR, (), _clip(longrepr, MESSAGE_CHARS)
 
     def _bug_report(self, violation: Any, named: tuple[str, ...], exchanges: list[Any]) -> str:
         """A failure message that reads like a bug report, secrets removed."""
@@ -463,7 +734,7 @@ class DirectLinePlugin:
         # Hypothesis attaches its falsifying example and @reproduce_failure blob as notes
         notes = "\n".join(_clip(str(n), 4000) for n in getattr(violation, "__notes__", ()))
         text = str(failure) + (f"\n{notes}" if notes else "")
-        return self.redactor.redact(text)
+        return _clip(self.redactor.redact(text), MESSAGE_CHARS)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
@@ -477,8 +748,10 @@ class DirectLinePlugin:
         outcome = Outcome(props["dl_outcome"])
         previous = self.results.get(report.nodeid)
         duration = report.duration + (previous.duration if previous else 0.0)
-        if previous is not None and _rank(previous.outcome) >= _rank(outcome):
+        cost = props.get("dl_cost") or (previous.cost if previous else {})
+        if previous is not None and previous.outcome.rank >= outcome.rank:
             previous.duration = duration
+            previous.cost = cost
             return
         self.results[report.nodeid] = TestResult(
             nodeid=report.nodeid,
@@ -487,6 +760,7 @@ class DirectLinePlugin:
             duration=duration,
             message=str(props.get("dl_message", "")),
             failed_requirements=tuple(props.get("dl_failed_requirements", ())),
+            cost=cost,
         )
 
     # -- the end of the run ---------------------------------------------------------------------
@@ -495,105 +769,192 @@ class DirectLinePlugin:
         if self._server is not None:
             self._server.stop()
             self._server = None
-        if not self.active or hasattr(self.config, "workerinput"):
+        if not self.active or self.is_worker or self.config.option.collectonly:
             return
-        if self.config.option.collectonly:
+        if exitstatus in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
             return
-        if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR):
+        if self.plan_only:
+            session.exitstatus = 2 if self.plan_problems else 0
             return
-        if exitstatus == pytest.ExitCode.USAGE_ERROR:
-            return
-        from conformance.verdicts import compute_verdicts, exit_status
-
-        self.verdicts = compute_verdicts(self.catalog, self.results.values(), self.expectations)
-        session.exitstatus = exit_status(self.verdicts, self.fail_on)
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            self.stopped = "interrupted (Ctrl-C or SIGTERM)"
+        elif self._governor is not None or self._run_folder is not None:
+            self.stopped = self._stop_reason()
+        self.record = self._build_record()
+        self.verdicts = list(self.record.verdicts)
+        session.exitstatus = self.record.exit_status
         report_dir = self.settings.get("report_dir")
         if report_dir:
             from conformance.report import write_reports
 
-            self.report_paths = write_reports(report_dir, self, time.time())
+            try:
+                self.report_paths = write_reports(report_dir, self.record, self.redactor)
+            except OSError as exc:
+                self.report_paths = []
+                self.report_error = f"the reports could not be written to {report_dir}: {exc}"
+                session.exitstatus = 2
+
+    def _stop_reason(self) -> str | None:
+        """Why the run stopped early, as the governors of its processes recorded it."""
+        if self._governor is not None:
+            reason = self._governor.stopped()
+            if reason:
+                return reason
+        if self._run_folder is not None:
+            stop = self._run_folder / "stop"
+            if stop.is_file():
+                return stop.read_text(encoding="utf-8") or "stopped"
+        return None
+
+    def _build_record(self) -> RunRecord:
+        from conformance.report import public_url
+        from conformance.suite.untested import UNTESTED
+        from conformance.verdicts import Outcome, RunRecord, TestResult, compute_verdicts
+
+        results = dict(self.results)
+        if self.stopped and self.plan is not None:
+            for planned in self.plan.tests:
+                if planned.nodeid not in results and not planned.not_applicable:
+                    results[planned.nodeid] = TestResult(
+                        nodeid=planned.nodeid,
+                        requirements=planned.requirements,
+                        outcome=Outcome.ERROR,
+                        message=f"not run: {self.stopped}",
+                    )
+        expectations = self.expectations
+        verdicts = compute_verdicts(
+            self.catalog,
+            results.values(),
+            expectations.expected,
+            informational=expectations.informational,
+            untested=UNTESTED,
+        )
+        profile = self.profile
+        given = self.settings.get("target")
+        target = public_url(given) if given else "embedded reference server"
+        measured: dict[str, int] = {}
+        for result in results.values():
+            for key, value in result.cost.items():
+                measured[key] = measured.get(key, 0) + int(value)
+        if measured:
+            # what reached the target, however the plan files it (polls, pages, lane starts)
+            measured["sent_requests"] = sum(
+                measured.get(key, 0) for key in ("requests", "polls", "pages", "lane_requests")
+            )
+            measured["sent_conversations"] = measured.get("conversations", 0) + measured.get(
+                "lane_conversations", 0
+            )
+        planned = None
+        if self.plan is not None:
+            total = self.plan.total
+            planned = {
+                "conversations": total.conversations,
+                "requests": self.plan.requests,
+                "streams": total.streams,
+                "activities": total.activities,
+                "minutes": round(self.plan.minutes, 2),
+            }
+        return RunRecord(
+            target=target,
+            embedded=self.embedded,
+            profile={
+                "name": profile.name,
+                "source": profile.source,
+                "end_of_conversation": profile.end_of_conversation,
+                "features": sorted(profile.features),
+                "timings": dict(vars(profile.timings)),
+            },
+            expectations=self.expectations_path if expectations.listed else None,
+            header=tuple(
+                line.replace(given, target) if given else line for line in self.describe_run()
+            ),
+            fail_on=self.fail_on,
+            started=self.started,
+            finished=time.time(),
+            verdicts=tuple(verdicts),
+            results=tuple(results.values()),
+            planned=planned,
+            measured=measured or None,
+            stopped=self.stopped,
+        )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.verdicts:
+        if self.is_worker or not self.active:
             return
-        from conformance.verdicts import failing, summary_counts
-
         tr = terminalreporter
-        tr.section("directline-conformance verdicts")
-        for line in self.describe_run():
-            tr.write_line(line)
-        from conformance.report_markdown import VERDICT_ORDER
+        if self.plan_only and self.plan is not None:
+            tr.section("directline-conformance plan")
+            for line in self.describe_run():
+                tr.write_line(line)
+            if self.plan_problems:
+                tr.write_line(
+                    "directline-conformance: the run does not fit the profile's limits, so "
+                    "nothing was sent (exit 2):",
+                    red=True,
+                    bold=True,
+                )
+                for problem in self.plan_problems:
+                    tr.write_line(f"  it {problem}")
+            else:
+                tr.write_line("directline-conformance: the plan fits; nothing was sent (--plan)")
+            return
+        if self.record is None:
+            return
+        from conformance.summary import summary_lines
 
-        for level, counts in summary_counts(self.verdicts).items():
-            tr.write_line(
-                f"{level:<7} "
-                + ", ".join(f"{counts[v]} {v}" for v in VERDICT_ORDER if counts.get(v))
-            )
-        bad = failing(self.verdicts, self.fail_on)
-        failed = [v for v in bad if v.verdict.value == "fail"]
-        if failed:
-            tr.write_line("failing requirements (fail the run):", red=True, bold=True)
-            for v in failed:
-                tr.write_line(f"  {v.requirement.id} ({v.requirement.level}) {v.requirement.title}")
-        unexpected = [v for v in bad if v.verdict.value == "unexpected-pass"]
-        if unexpected:
-            tr.write_line(
-                "failing requirements (fail the run): unexpected passes, listed in the "
-                "expectations file but passed (remove them from it):",
-                red=True,
-                bold=True,
-            )
-            for v in unexpected:
-                tr.write_line(f"  {v.requirement.id} ({v.requirement.level}) {v.requirement.title}")
-        ignored = [v for v in self.verdicts if v.verdict.value == "fail" and v not in bad]
-        if ignored:
-            tr.write_line(
-                "failing requirements that do not fail the run (MAY, or below --dl-fail-on):"
-            )
-            for v in ignored:
-                tr.write_line(f"  {v.requirement.id} ({v.requirement.level}) {v.requirement.title}")
-        expected = [v for v in self.verdicts if v.verdict.value == "expected-fail"]
-        if expected:
-            tr.write_line("expected failures (listed in the expectations file):")
-            for v in expected:
-                tr.write_line(f"  {v.requirement.id}: {v.reason[:160]}")
-        dead = [t for t in self.results.values() if t.message.startswith(TARGET_DEAD)]
-        if dead:
-            tr.write_line(
-                f"{dead[0].message[len(TARGET_DEAD) :]}: {len(dead)} later test(s) not run",
-                red=True,
-                bold=True,
-            )
-        errors = [v for v in self.verdicts if v.verdict.value == "error"]
-        if errors:
-            tr.write_line(
-                "requirements that could not be judged (harness or target errors):", yellow=True
-            )
-            for v in errors:
-                tr.write_line(f"  {v.requirement.id}: {v.reason[:160]}")
+        tr.section("directline-conformance verdicts")
+        for line, style in summary_lines(self.record, SAME_REASON_SHOWN):
+            tr.write_line(line, **style)
         for path in self.report_paths:
             tr.write_line(f"report: {path}")
-        status = session_status(self.verdicts, self.fail_on)
-        tr.write_line(f"directline-conformance: {status}")
+        problem = getattr(self, "report_error", None)
+        if problem:
+            tr.write_line(f"directline-conformance: {problem}", red=True, bold=True)
+        tr.write_line(f"directline-conformance: {self.record.conclusion}")
 
 
-def session_status(verdicts: list[RequirementVerdict], fail_on: str) -> str:
-    """The one-line conclusion of a run."""
-    from conformance.verdicts import EXIT_FAILED, EXIT_OK, exit_status
+#: The longest failure or error text kept per test (a target answering megabytes must not make
+#: megabyte reports).
+MESSAGE_CHARS = 20_000
 
-    code = exit_status(verdicts, fail_on)
-    if code == EXIT_OK:
-        return "conformant for every exercised requirement (exit 0)"
-    if code == EXIT_FAILED:
-        return "NOT conformant (exit 1)"
-    exercised = sum(
-        1
-        for v in verdicts
-        if v.verdict.value in ("pass", "fail", "expected-fail", "unexpected-pass")
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM ends the run like Ctrl-C: the reports of what ran are written."""
+    raise KeyboardInterrupt
+
+
+def _first_cause(exc: BaseException) -> BaseException:
+    """The exception that says what happened: inside an exception group, the first one the kit
+    raised on purpose (a Violation, a harness error), else the first of the group."""
+    group = getattr(exc, "exceptions", None)
+    if not isinstance(group, tuple) or not group:
+        return exc
+    from conformance.errors import KitError, Violation
+
+    flat = [_first_cause(inner) for inner in group]
+    for inner in flat:
+        if isinstance(inner, Violation | KitError):
+            return inner
+    return flat[0]
+
+
+def _is_flaky(exc: BaseException | None) -> bool:
+    """Hypothesis saw the same example pass and fail: a verdict cannot stand on that."""
+    return exc is not None and any(k.__name__.startswith("Flaky") for k in type(exc).__mro__)
+
+
+def _flaky_text(exc: BaseException) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (
+        "inconclusive: Hypothesis saw the same example both pass and fail against the target "
+        f"({type(exc).__name__}: {_clip(first, 300)})"
     )
-    if not exercised:
-        return "no requirement was exercised: this run proves nothing (exit 2)"
-    return "harness or target errors prevented a verdict (exit 2)"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
 
 
 # -- fixtures ---------------------------------------------------------------------------------
@@ -612,10 +973,12 @@ def dl_profile(dl_target: Target) -> Profile:
 @pytest.fixture
 def dl_recorder(request: pytest.FixtureRequest) -> Recorder:
     """Every exchange of this test, in order: the evidence of its verdict."""
+    from conformance.client import Meter
     from conformance.evidence import Recorder
 
     recorder = Recorder()
     request.node.stash[RECORDER_KEY] = recorder
+    request.node.stash.setdefault(METER_KEY, Meter())
     return recorder
 
 
@@ -628,7 +991,12 @@ def dl_client_factory(
     clients: list[DirectLineClient] = []
 
     def make() -> DirectLineClient:
-        client = plugin.make_client(dl_target, case_id=request.node.nodeid, recorder=dl_recorder)
+        client = plugin.make_client(
+            dl_target,
+            case_id=request.node.nodeid,
+            recorder=dl_recorder,
+            meter=request.node.stash[METER_KEY],
+        )
         clients.append(client)
         return client
 
@@ -644,9 +1012,37 @@ def dl_client(dl_client_factory: Callable[[], DirectLineClient]) -> DirectLineCl
 
 
 @pytest.fixture
-def dl_conversation(dl_client: DirectLineClient) -> Conversation:
-    """A conversation started with the secret for this test alone."""
-    return dl_client.new_conversation()
+def dl_conversation(request: pytest.FixtureRequest, dl_client: DirectLineClient) -> Conversation:
+    """A conversation started with the secret: the test's own, or, for a test marked
+    ``@pytest.mark.lane(NAME)``, the lane's shared one (precondition: the start gave a usable
+    conversation)."""
+    name = _lane_name(request.node)
+    if name is None:
+        return dl_client.new_conversation()
+    held = _plugin(request.config).lane(name, dl_client)
+    if held.conversation is None:
+        return dl_client.new_conversation()  # raises what the start's answer calls for
+    return held.conversation
+
+
+@pytest.fixture
+def dl_lane_state(request: pytest.FixtureRequest, dl_conversation: Conversation) -> dict[str, Any]:
+    """What the tests of the lane have done to its conversation so far (a dict they share); a
+    fresh dict for a test that is in no lane."""
+    name = _lane_name(request.node)
+    if name is None:
+        return {}
+    return _plugin(request.config)._lanes[name].state
+
+
+@pytest.fixture
+def dl_start_answer(request: pytest.FixtureRequest, dl_client: DirectLineClient) -> Exchange:
+    """The answer to a start with the secret, as it came: the lane's (for a test marked
+    ``@pytest.mark.lane(NAME)``, so several rules are judged from one start), else the test's."""
+    name = _lane_name(request.node)
+    if name is None:
+        return dl_client.start_conversation()
+    return _plugin(request.config).lane(name, dl_client).answer
 
 
 @pytest.fixture(scope="session")
@@ -655,31 +1051,34 @@ def dl_example_client(
 ) -> Callable[[pytest.Item], DirectLineClient]:
     """For Hypothesis tests: ``dl_example_client(request.node)`` makes a fresh recording client
     for one example; its recorder replaces the test's, so a failure shows that example's
-    exchanges. Close it after the example (it is a context manager)."""
+    exchanges (what every example sent is counted on the test). Close it after the example (it
+    is a context manager)."""
     plugin = _plugin(request.config)
 
     def make(node: pytest.Item) -> DirectLineClient:
+        from conformance.client import Meter
         from conformance.evidence import Recorder
 
         recorder = Recorder()
         node.stash[RECORDER_KEY] = recorder
-        return plugin.make_client(dl_target, case_id=node.nodeid, recorder=recorder)
+        meter = node.stash.setdefault(METER_KEY, Meter())
+        return plugin.make_client(dl_target, case_id=node.nodeid, recorder=recorder, meter=meter)
 
     return make
 
 
 @pytest.fixture(scope="session")
 def dl_fuzz(request: pytest.FixtureRequest, dl_target: Target) -> dict[str, Any]:
-    """The fuzz settings of the run: ``level`` (ci or live: --dl-fuzz; default ci against the
-    embedded server or a loopback target, live otherwise), ``database`` (a directory for
-    Hypothesis's example database, --dl-hypothesis-db; None: in memory only) and ``shrink``
-    (--dl-shrink: whether failing examples are shrunk)."""
+    """The fuzz settings of the run: ``level`` (ci or live: --dl-fuzz; default live when the
+    profile has limits or the target is not on this machine, else ci), ``seed`` (the live
+    level's: --dl-seed, else the profile's; None for ci, which is derandomized), ``database``
+    (a directory for Hypothesis's example database, --dl-hypothesis-db; None: in memory only)
+    and ``shrink`` (--dl-shrink: whether failing examples are shrunk)."""
     plugin = _plugin(request.config)
-    level = plugin.settings.get("fuzz")
-    if not level:
-        level = "ci" if dl_target.embedded or _is_loopback(dl_target.base_url) else "live"
+    level, seed = plugin.fuzz_level()
     return {
         "level": level,
+        "seed": seed,
         "database": plugin.settings.get("hypothesis_db"),
         "shrink": plugin.settings.get("shrink", "yes") == "yes",
     }
@@ -691,7 +1090,10 @@ def _is_loopback(base_url: str) -> bool:
     import ipaddress
     from urllib.parse import urlsplit
 
-    host = urlsplit(base_url).hostname or ""
+    try:
+        host = urlsplit(base_url).hostname or ""
+    except ValueError:
+        return False
     if host == "localhost":
         return True
     try:
@@ -701,33 +1103,64 @@ def _is_loopback(base_url: str) -> bool:
 
 
 def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
 
 
-def _accepts_connections(base_url: str, timeout: float = 2.0) -> bool:
-    """Whether anything accepts a TCP connection at the target's host and port."""
-    import socket
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(base_url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+#: Seconds a lane's conversation is used when the target says nothing of its token's lifetime.
+LANE_LIFETIME = 1800.0
 
 
-def worker_share(limits: Any, config: pytest.Config) -> tuple[float | None, int | None]:
-    """This process's share of the run's live-safety limits: under pytest-xdist every worker
-    has its own limiter, so each gets 1/N of the rate and of the conversation budget."""
-    workers = int(getattr(config, "workerinput", {}).get("workercount", 1) or 1)
-    rate = limits.requests_per_second
-    budget = limits.conversations
-    return (
-        None if rate is None else rate / workers,
-        None if budget is None else max(1, budget // workers),
+class Lane:
+    """A conversation shared by the tests of a lane, with the start answer that made it."""
+
+    def __init__(self, answer: Exchange, lifetime: float) -> None:
+        self.answer = answer
+        self.conversation: Conversation | None = None
+        self.born = time.monotonic()
+        self.lifetime = lifetime
+        #: What the lane's tests leave for the next ones (e.g. "ended": the conversation was
+        #: ended); it goes with the conversation when the lane starts a new one.
+        self.state: dict[str, Any] = {}
+
+    def stale(self) -> bool:
+        """Whether the token is half spent (the next test would get too little of it)."""
+        return time.monotonic() - self.born > self.lifetime / 2
+
+
+def _parse_start(client: DirectLineClient, answer: Exchange) -> Conversation | None:
+    """The conversation a start answer gave, when it is a usable one."""
+    from conformance.client.wire import Conversation, id_problem
+
+    data = answer.json_or_none()
+    if (
+        answer.status is None
+        or not 200 <= answer.status < 300
+        or not isinstance(data, dict)
+        or id_problem(data.get("conversationId")) is not None
+    ):
+        return None
+    expires = data.get("expires_in")
+    return Conversation(
+        id=data["conversationId"],
+        token=data["token"] if isinstance(data.get("token"), str) else None,
+        stream_url=data["streamUrl"] if isinstance(data.get("streamUrl"), str) else None,
+        expires_in=expires if isinstance(expires, int) and not isinstance(expires, bool) else None,
+        answer=answer,
     )
+
+
+def _lane_name(item: pytest.Item) -> str | None:
+    mark = item.get_closest_marker("lane")
+    return str(mark.args[0]) if mark is not None else None
+
+
+def group_lanes(items: list[pytest.Item]) -> None:
+    """The tests of a lane run one after another on one pytest-xdist worker, so its
+    conversation is started once."""
+    for item in items:
+        name = _lane_name(item)
+        if name is not None:
+            item.add_marker(pytest.mark.xdist_group(name=f"lane:{name}"))
 
 
 def schedule_timing_tests_first(items: list[pytest.Item]) -> None:
@@ -754,11 +1187,6 @@ def _skip_reason(report: pytest.TestReport) -> str:
         reason = str(longrepr[2])
         return reason[len("Skipped: ") :] if reason.startswith("Skipped: ") else reason
     return str(longrepr or "")
-
-
-def _rank(outcome: Any) -> int:
-    order = ["skipped", "not-applicable", "passed", "error", "failed"]
-    return order.index(outcome.value)
 
 
 def _indent(text: str, spaces: int) -> str:

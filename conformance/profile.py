@@ -11,6 +11,7 @@ The endOfConversation reading (``refuse`` or ``forward``, see the catalog) is de
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
@@ -27,9 +28,12 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 __all__ = [
+    "ANY_TEXT",
     "PROFILE_FEATURES",
     "READINGS",
+    "Bot",
     "BotTriggers",
+    "Fuzz",
     "Limits",
     "Profile",
     "Timings",
@@ -61,27 +65,101 @@ class Timings:
     bot_timeout: float = 15.0
     #: The longest single wait a run may make; timing rules that need longer are not-applicable.
     max_wait: float = 120.0
+    #: The longest pause between two polls while waiting for an activity (polls start fast and
+    #: back off to this; the official client polls every second).
+    poll_interval: float = 1.0
+    #: Seconds the whole run may take; None: from the plan (see conformance.plan).
+    deadline: float | None = None
+
+
+#: The text of a reply that any text satisfies (``reply = "*"``, ``welcome = "*"``).
+ANY_TEXT = "*"
 
 
 @dataclass(frozen=True)
-class BotTriggers:
-    """Texts that make the target's test bot misbehave on purpose (bot_* features)."""
+class Bot:
+    """What the target's bot does: the texts that make it misbehave on purpose (the bot_*
+    features) and the shape of its answers, so a test that waits for the bot knows what to
+    wait for. The defaults describe the kit's test bot (``directline-conformance bot``)."""
 
+    #: The text of the bot's reply to a message (feature echo_bot), ``{text}`` standing for the
+    #: message's text: ``"{text}"`` (the kit's test bot), ``"Echo: {text}"`` (the Bot Framework
+    #: sample echo bot), or ``"*"`` when any reply (with replyToId) will do.
+    reply: str = "{text}"
+    #: The greeting sent when a user joins (feature bot_welcome): its exact text, or ``"*"``.
+    welcome: str = ANY_TEXT
+    #: The message text that makes the bot fail (feature bot_error).
     error: str = "#bot:error"
+    #: The message text that makes the bot end the conversation (feature bot_end).
     end: str = "#bot:end"
+    #: The message text that makes the bot answer later than the bot timeout (feature bot_slow).
     slow: str = "#bot:slow"
-    #: ``{n}`` is replaced by the number of replies wanted.
+    #: The text asking for several replies in a row, ``{n}`` replaced by how many; ``""`` when
+    #: the bot has no such trigger (the rule needing it is then not-applicable).
     many: str = "#bot:many {n}"
+    #: The text of the i-th of those replies, ``{i}`` replaced by 1, 2, 3, ...
+    many_reply: str = "{i}"
+
+    def reply_text(self, text: str) -> str | None:
+        """The exact text the bot answers ``text`` with; None when any text will do."""
+        return None if self.reply == ANY_TEXT else self.reply.replace("{text}", text)
+
+    def is_reply(self, reply: object, text: str) -> bool:
+        """Whether ``reply`` is the text the bot answers ``text`` with."""
+        wanted = self.reply_text(text)
+        return isinstance(reply, str) if wanted is None else reply == wanted
+
+    def is_welcome(self, text: object) -> bool:
+        """Whether ``text`` is the bot's greeting."""
+        return self.welcome == ANY_TEXT or text == self.welcome
+
+    def many_texts(self, count: int) -> list[str]:
+        """The texts of the replies to the many trigger, in order."""
+        return [self.many_reply.replace("{i}", str(i)) for i in range(1, count + 1)]
+
+    def triggers(self) -> tuple[str, ...]:
+        """Every trigger text (generated content must never contain one)."""
+        return tuple(t for t in (self.error, self.end, self.slow, self.many) if t)
+
+
+#: The former name of :class:`Bot` (profiles of kit 0.1 called the table "bot triggers").
+BotTriggers = Bot
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Live-safety limits: a shared service must not be hammered by a conformance run."""
+    """Live-safety limits: a shared service must not be hammered by a conformance run. The run
+    is planned against them before its first request (conformance.plan), and they are enforced
+    for the whole run, every worker together."""
 
     #: Requests per second for the whole run; None: unlimited.
     requests_per_second: float | None = None
     #: Conversations the run may create; None: unlimited.
     conversations: int | None = None
+    #: Requests (and stream handshakes) the run may send; None: unlimited.
+    requests: int | None = None
+    #: Activities the run may send to the bot (accepted sends and uploads); None: unlimited.
+    activities: int | None = None
+    #: Sends per second to one conversation (docs/live-service.md §10: the hosted service
+    #: answered 500 at about one message a second on one conversation); None: unlimited.
+    sends_per_conversation_per_second: float | None = None
+    #: Bytes of an answer the kit reads at most (more is cut, and its real length recorded).
+    max_body: int = 1024 * 1024
+    #: 429 answers in a row after which the run stops (exit 2) rather than insist.
+    max_throttled: int = 5
+
+
+@dataclass(frozen=True)
+class Fuzz:
+    """What generated (Hypothesis) content may hold, so fuzzing a live target cannot upset its
+    production bot; and the seed that makes two runs send the same examples."""
+
+    #: Seed of the live fuzz level (the ci level is derandomized): the same examples each run.
+    seed: int = 20161
+    #: Longest generated text, in characters.
+    max_text: int = 140_000
+    #: Whether generated activities may be ``event``s (a bot may act on them).
+    events: bool = True
 
 
 @dataclass(frozen=True)
@@ -93,8 +171,9 @@ class Profile:
     features: frozenset[str] = field(default_factory=frozenset)
     end_of_conversation: str = "refuse"
     timings: Timings = field(default_factory=Timings)
-    bot: BotTriggers = field(default_factory=BotTriggers)
+    bot: Bot = field(default_factory=Bot)
     limits: Limits = field(default_factory=Limits)
+    fuzz: Fuzz = field(default_factory=Fuzz)
     #: Where it came from: "built-in:<name>" or a file path (shown in reports).
     source: str = "built-in:spec"
 
@@ -176,7 +255,16 @@ def parse_profile(text: str, *, source: str) -> Profile:
     where = f"profile {source}"
     _reject_unknown(
         data,
-        {"name", "description", "end_of_conversation", "features", "timings", "bot", "limits"},
+        {
+            "name",
+            "description",
+            "end_of_conversation",
+            "features",
+            "timings",
+            "bot",
+            "limits",
+            "fuzz",
+        },
         where,
     )
     features_table = data.get("features", {})
@@ -199,14 +287,16 @@ def parse_profile(text: str, *, source: str) -> Profile:
         features=frozenset(features),
         end_of_conversation=reading,
         timings=_section(data, "timings", Timings, where),
-        bot=_section(data, "bot", BotTriggers, where),
+        bot=_section(data, "bot", Bot, where),
         limits=_section(data, "limits", Limits, where),
+        fuzz=_section(data, "fuzz", Fuzz, where),
         source=source,
     )
 
 
 def _section(data: dict[str, Any], key: str, kind: type, where: str) -> Any:
-    """Build a Timings/BotTriggers/Limits from its TOML table, checking every value's type."""
+    """Build a Timings/Bot/Limits/Fuzz from its TOML table, checking every value's type: numbers
+    must be finite and greater than 0 (``inf`` and ``nan`` are refused: every wait is bounded)."""
     table = data.get(key, {})
     _expect_table(table, f"{where}: [{key}]")
     allowed = {f.name: f for f in fields(kind)}
@@ -216,18 +306,39 @@ def _section(data: dict[str, Any], key: str, kind: type, where: str) -> Any:
         annotation = str(allowed[name].type)
         label = f"{where}: {key}.{name}"
         if annotation.startswith("str"):
-            if not isinstance(value, str) or not value:
+            may_be_empty = kind is Bot and name == "many"
+            if not isinstance(value, str) or not (value or may_be_empty):
                 raise ConfigError(f"{label} must be a non-empty string, not {value!r}")
+        elif annotation.startswith("bool"):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{label} must be true or false, not {value!r}")
         elif isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{label} must be a number, not {value!r}")
+        elif not math.isfinite(value):
+            raise ConfigError(f"{label} must be a finite number, not {value!r}")
         elif value <= 0:
             raise ConfigError(f"{label} must be greater than 0, not {value!r}")
         elif annotation.startswith("int") and not isinstance(value, int):
             raise ConfigError(f"{label} must be a whole number, not {value!r}")
         values[name] = float(value) if annotation.startswith("float") else value
-    if kind is BotTriggers and "many" in values and "{n}" not in values["many"]:
-        raise ConfigError(f"{where}: bot.many must contain {{n}}, not {values['many']!r}")
+    if kind is Bot:
+        _check_bot(values, f"{where}: bot")
     return kind(**values)
+
+
+def _check_bot(values: dict[str, Any], where: str) -> None:
+    """The placeholders a bot description needs, where it needs them."""
+    many = values.get("many")
+    if many and "{n}" not in many:
+        raise ConfigError(
+            f"{where}.many must contain {{n}} (or be empty: no such trigger), not {many!r}"
+        )
+    reply = values.get("reply")
+    if reply is not None and reply != ANY_TEXT and reply.count("{text}") > 1:
+        raise ConfigError(f"{where}.reply may hold {{text}} once, not {reply!r}")
+    many_reply = values.get("many_reply")
+    if many_reply is not None and "{i}" not in many_reply:
+        raise ConfigError(f"{where}.many_reply must contain {{i}}, not {many_reply!r}")
 
 
 def _string(data: dict[str, Any], key: str, where: str, *, default: str) -> str:

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 import conformance
 
 if TYPE_CHECKING:
-    from conformance.plugin import DirectLinePlugin
+    from conformance.evidence import Redactor
+    from conformance.verdicts import RunRecord
 
 __all__ = [
     "REPORT_FORMAT",
@@ -28,7 +29,6 @@ __all__ = [
     "redact_strings",
     "report_schema",
     "validate_report",
-    "write_json_report",
     "write_reports",
 ]
 
@@ -40,38 +40,30 @@ REPORT_SCHEMA_FILE = "report.schema.json"
 _EVIDENCE_OUTCOMES = ("failed", "error")
 
 
-def build_report(plugin: DirectLinePlugin, *, finished: float) -> dict[str, Any]:
+def build_report(record: RunRecord) -> dict[str, Any]:
     """The whole run as one JSON-able dict (not yet redacted: see :func:`report_data`)."""
-    from conformance.plugin import session_status
-    from conformance.verdicts import exit_status, summary_counts
+    from conformance.verdicts import summary_counts
 
-    profile = plugin.profile
-    given = plugin.settings.get("target")
-    target = public_url(given) if given else "embedded reference server"
     return {
         "format": REPORT_FORMAT,
         "kit_version": conformance.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
-        "target": {"url": target, "embedded": plugin.embedded},
-        "profile": {
-            "name": profile.name,
-            "source": profile.source,
-            "end_of_conversation": profile.end_of_conversation,
-            "features": sorted(profile.features),
-            "timings": dict(vars(profile.timings)),
-        },
-        "expectations": plugin.expectations_path if plugin.expectations else None,
+        "target": {"url": record.target, "embedded": record.embedded},
+        "profile": dict(record.profile),
+        "expectations": record.expectations,
         # the header as printed, with the target shown as in "target" above
-        "run": [line.replace(given, target) if given else line for line in plugin.describe_run()],
-        "fail_on": plugin.fail_on,
-        "started": _iso(plugin.started),
-        "finished": _iso(finished),
-        "duration": round(max(0.0, finished - plugin.started), 3),
-        "exit_status": exit_status(plugin.verdicts, plugin.fail_on),
-        "conclusion": session_status(plugin.verdicts, plugin.fail_on),
+        "run": list(record.header),
+        "fail_on": record.fail_on,
+        "started": _iso(record.started),
+        "finished": _iso(record.finished),
+        "duration": round(max(0.0, record.finished - record.started), 3),
+        "exit_status": record.exit_status,
+        "conclusion": record.conclusion,
+        "stopped": record.stopped,
+        "cost": {"planned": record.planned, "measured": record.measured},
         "summary": {
-            level: dict(counts) for level, counts in summary_counts(plugin.verdicts).items()
+            level: dict(counts) for level, counts in summary_counts(record.verdicts).items()
         },
         "requirements": [
             {
@@ -83,9 +75,10 @@ def build_report(plugin: DirectLinePlugin, *, finished: float) -> dict[str, Any]
                 "section": v.requirement.source.section,
                 "verdict": v.verdict.value,
                 "reason": v.reason,
+                "informational": v.informational_because or None,
                 "tests": [t.nodeid for t in v.tests],
             }
-            for v in plugin.verdicts
+            for v in record.verdicts
         ],
         "tests": [
             {
@@ -96,18 +89,19 @@ def build_report(plugin: DirectLinePlugin, *, finished: float) -> dict[str, Any]
                 "message": t.message,
                 # the bug report (expected, observed, exchanges, curl) of a failure or error
                 "evidence": t.message if t.outcome.value in _EVIDENCE_OUTCOMES else None,
+                "cost": dict(t.cost) or None,
             }
-            for t in plugin.results.values()
+            for t in record.results
         ],
     }
 
 
-def report_data(plugin: DirectLinePlugin, *, finished: float) -> dict[str, Any]:
+def report_data(record: RunRecord, redactor: Redactor) -> dict[str, Any]:
     """:func:`build_report` with every string passed through the run's Redactor once more."""
-    return redact_strings(build_report(plugin, finished=finished), plugin.redactor.redact)
+    return redact_strings(build_report(record), redactor.redact)
 
 
-def write_reports(directory: str | Path, plugin: DirectLinePlugin, finished: float) -> list[Path]:
+def write_reports(directory: str | Path, record: RunRecord, redactor: Redactor) -> list[Path]:
     """Write report.json, report.md, report.html and junit.xml into ``directory``.
 
     All four render the same redacted dict; returns their paths in that order.
@@ -118,7 +112,7 @@ def write_reports(directory: str | Path, plugin: DirectLinePlugin, finished: flo
 
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    report = report_data(plugin, finished=finished)
+    report = report_data(record, redactor)
     files = {
         "report.json": json.dumps(report, indent=2, ensure_ascii=False) + "\n",
         "report.md": render_markdown(report),
@@ -131,16 +125,6 @@ def write_reports(directory: str | Path, plugin: DirectLinePlugin, finished: flo
         path.write_text(text, encoding="utf-8")
         paths.append(path)
     return paths
-
-
-def write_json_report(directory: str | Path, plugin: DirectLinePlugin, *, finished: float) -> Path:
-    """Write only ``report.json`` into ``directory`` (created if needed); returns its path."""
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    report = report_data(plugin, finished=finished)
-    path = folder / "report.json"
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
 
 
 def redact_strings(value: Any, redact: Callable[[str], str]) -> Any:

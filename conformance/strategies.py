@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
+
+from conformance.plan import FUZZ_LEVELS, FuzzLevel
 
 __all__ = [
     "CLIENT_TYPES",
@@ -69,46 +70,25 @@ _PIECES = st.sampled_from(
 )
 
 
-@dataclass(frozen=True)
-class FuzzLevel:
-    """Example counts of one fuzz level."""
-
-    name: str
-    property_examples: int
-    machine_examples: int
-    stateful_steps: int
-    derandomize: bool
-
-
-FUZZ_LEVELS: dict[str, FuzzLevel] = {
-    "ci": FuzzLevel("ci", 50, 10, 15, derandomize=True),
-    "live": FuzzLevel("live", 5, 2, 10, derandomize=False),
-}
-
-
 def hypothesis_settings(
     level: str,
     *,
     machine: bool = False,
     database: str | None = None,
-    budget: int | None = None,
     shrink: bool = True,
 ) -> settings:
     """The Hypothesis settings of a fuzz level for a property (or a state machine).
 
-    ``budget``: conversations this test may still create (None: no limit); the example count
-    is capped to it and shrinking is skipped, since each example starts a conversation.
-    ``shrink``: False reports the first failing example as found (each shrink step replays an
-    example against the target: minutes against a server that breaks a rule everywhere).
+    The live level never shrinks: each shrink step replays an example against the target,
+    which the run's plan cannot count. ``shrink``: False reports the first failing example as
+    found at the ci level too (much faster against a server that breaks a rule everywhere).
     """
     from hypothesis.database import DirectoryBasedExampleDatabase
 
     chosen = FUZZ_LEVELS[level]
     examples = chosen.machine_examples if machine else chosen.property_examples
     phases = list(Phase)
-    if budget is not None:
-        examples = max(1, min(examples, budget))
-    if budget is not None or not shrink:
+    if level == "live" or not shrink:
         phases = [p for p in phases if p not in (Phase.shrink, Phase.explain)]
     return settings(
         max_examples=examples,
@@ -164,13 +144,20 @@ def long_texts(draw: st.DrawFn, min_size: int = LONG_TEXT + 1, max_size: int = M
     return "😀" + body + " "
 
 
-def activity_texts(triggers: Sequence[str] = ()) -> st.SearchStrategy[str]:
+def activity_texts(
+    triggers: Sequence[str] = (), max_text: int = MAX_TEXT
+) -> st.SearchStrategy[str]:
     """Message texts: mostly short and unusual (3 in 4), sometimes a sample of a script or
-    empty, rarely long (1 in 10). Shrinks towards short text."""
+    empty, rarely long (1 in 10, when ``max_text`` allows long ones). Shrinks towards short
+    text; never longer than ``max_text`` (a profile caps what reaches a production bot)."""
     samples = st.sampled_from([*_ASTRAL, _RTL, _COMBINING, " x ", "\ttab\t", "a\nb"])
     edged = _edged_text()
-    weighted = st.one_of(*[edged] * 15, samples, samples, st.just(""), long_texts(), long_texts())
-    return weighted.filter(lambda text: not _is_trigger(text, triggers))
+    parts = [*[edged] * 15, samples, samples, st.just("")]
+    if max_text > LONG_TEXT:
+        parts += [long_texts(max_size=max_text)] * 2
+    return st.one_of(*parts).filter(
+        lambda text: len(text) <= max_text and not _is_trigger(text, triggers)
+    )
 
 
 # -- JSON -------------------------------------------------------------------------------------
@@ -281,15 +268,17 @@ def valid_activities(
     triggers: Sequence[str] = (),
     types: Sequence[str] = CLIENT_TYPES,
     long_text: bool = True,
+    max_text: int = MAX_TEXT,
 ) -> dict[str, Any]:
     """An activity a client may send (valid against the ``activity`` schema): a message or an
-    event with a ``dl_`` user and any mix of the optional fields."""
+    event with a ``dl_`` user and any mix of the optional fields. ``types`` and ``max_text``
+    come from the profile's ``[fuzz]`` table: what may reach the target's bot."""
     kind = draw(st.sampled_from(list(types)))
     activity: dict[str, Any] = {"type": kind, "from": draw(channel_accounts())}
     texts = (
-        activity_texts(triggers)
+        activity_texts(triggers, max_text)
         if long_text
-        else _edged_text().filter(lambda t: not _is_trigger(t, triggers))
+        else _edged_text().filter(lambda t: len(t) <= max_text and not _is_trigger(t, triggers))
     )
     if kind == "message" or draw(st.booleans()):
         activity["text"] = draw(texts)
@@ -312,9 +301,11 @@ def valid_activities(
     return activity
 
 
-def machine_activities(triggers: Sequence[str] = ()) -> st.SearchStrategy[dict[str, Any]]:
+def machine_activities(
+    triggers: Sequence[str] = (), types: Sequence[str] = CLIENT_TYPES
+) -> st.SearchStrategy[dict[str, Any]]:
     """Small activities for the state machine (no long text: steps stay quick)."""
-    return valid_activities(triggers=triggers, long_text=False)
+    return valid_activities(triggers=triggers, types=types, long_text=False)
 
 
 _WRONG_TYPES: dict[str, st.SearchStrategy[Any]] = {

@@ -25,6 +25,7 @@ COMPRESSED_TIMINGS: dict[str, float] = {
     "token_lifetime": 8.0,
     "bot_timeout": 1.0,
     "delivery_timeout": 3.0,
+    "poll_interval": 0.2,
 }
 #: Timings of the embedded reference server with ``--dl-timing real``: the docs' 60 s stream
 #: window, and a token lifetime short enough to wait out in the same run.
@@ -33,6 +34,7 @@ REAL_TIMINGS: dict[str, float] = {
     "token_lifetime": 60.0,
     "bot_timeout": 15.0,
     "delivery_timeout": 5.0,
+    "poll_interval": 0.5,
 }
 
 

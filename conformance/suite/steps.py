@@ -6,25 +6,34 @@ PreconditionFailed: the rule under test could not be judged, which is an error v
 failure of that rule. When the step's failure is itself a broken rule (a send answering 2xx
 without an id breaks DL-SEND-001), the step names that rule instead, and the rule under test is
 reported inconclusive (not-tested) rather than an error.
+
+Waiting is polling: one GET per poll, by watermark after the first (so a long history costs no
+more), pausing 0.05 s and doubling up to the profile's ``poll_interval`` (conformance.plan counts
+the polls a wait may send). Each poll is counted on the test as a poll, not a request.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from conformance import expect
 from conformance.client import SECRET, Auth, Conversation, DirectLineClient, StreamConnection
 from conformance.errors import PreconditionFailed, StreamRefused
 from conformance.evidence import Exchange
+from conformance.plan import poll_delays
 
 __all__ = [
+    "SUITE_USER_PREFIX",
     "USER_ID",
     "credential",
+    "event",
     "expect_stream_opens",
+    "from_bot",
     "history",
+    "ids_of",
     "message",
     "open_stream_judged",
     "send",
@@ -36,6 +45,10 @@ __all__ = [
 
 #: The user the suite speaks for (``dl_`` prefix: the live service's enhanced auth wants it).
 USER_ID = "dl_conformance_user"
+#: Every user id the suite's activities carry starts so: anything else in a history is the bot's.
+SUITE_USER_PREFIX = "dl_"
+
+Activities = list[dict[str, Any]]
 
 
 def unique_text(label: str) -> str:
@@ -51,6 +64,28 @@ def message(text: str, *, user: str = USER_ID, **fields: Any) -> dict[str, Any]:
 def typing(*, user: str = USER_ID) -> dict[str, Any]:
     """A typing activity (never recorded: it reaches streams only)."""
     return {"type": "typing", "from": {"id": user}}
+
+
+def event(name: str) -> dict[str, Any]:
+    """An ``event`` activity: the test bot does not answer it, so the history stays quiet."""
+    return {"type": "event", "name": name, "from": {"id": USER_ID}, "value": name}
+
+
+def ids_of(activities: Iterable[Any]) -> list[Any]:
+    """The ids of the activities, in order (None for one without an id)."""
+    return [a.get("id") for a in activities if isinstance(a, dict)]
+
+
+def from_bot(activity: dict[str, Any]) -> bool:
+    """Whether the bot sent ``activity``: its sender says it is a bot, or is none of the users
+    the suite speaks for (every one of them has a ``dl_`` id)."""
+    sender = activity.get("from")
+    if not isinstance(sender, dict):
+        return False
+    sender_id = sender.get("id")
+    return sender.get("role") == "bot" or not (
+        isinstance(sender_id, str) and sender_id.startswith(SUITE_USER_PREFIX)
+    )
 
 
 def credential(conversation: Conversation) -> Auth:
@@ -140,7 +175,7 @@ def send(
 
 def history(
     client: DirectLineClient, conversation: Conversation, *, auth: Auth | None = None
-) -> list[dict[str, Any]]:
+) -> Activities:
     """Every activity of the conversation, paged by watermark (precondition: GET answers 200)."""
     activities, _, exchanges = client.collect_activities(
         conversation.id, auth=credential(conversation) if auth is None else auth
@@ -153,20 +188,48 @@ def history(
 def wait_for_history(
     client: DirectLineClient,
     conversation: Conversation,
-    predicate: Callable[[list[dict[str, Any]]], bool],
+    predicate: Callable[[Activities], bool],
     *,
     timeout: float,
-    interval: float = 0.1,
     auth: Auth | None = None,
-) -> list[dict[str, Any]]:
+) -> Activities:
     """Poll the history (with ``auth``, default the conversation's credential) until
-    ``predicate`` holds or ``timeout`` passes; returns the last history.
+    ``predicate`` holds for it or ``timeout`` passes; returns the history seen (each activity
+    once, in the order GET gave them).
 
+    One GET per poll: the first without a watermark, then from the last watermark answered.
     The caller judges the result: this never raises for a predicate that stays false.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        activities = history(client, conversation, auth=auth)
-        if predicate(activities) or time.monotonic() >= deadline:
-            return activities
-        time.sleep(interval)
+    chosen = credential(conversation) if auth is None else auth
+    seen: Activities = []
+    known: set[Any] = set()
+    watermark: str | None = None
+    meter = client.meter
+    meter.waits += 1
+    meter.polling = True
+    try:
+        delays = poll_delays(timeout, client.poll_interval)
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = client.get_activities(conversation.id, auth=chosen, watermark=watermark)
+            body = expect.precondition(answer, "reading the conversation's activities")
+            batch = body.get("activities") if isinstance(body, dict) else None
+            if not isinstance(batch, list):
+                raise PreconditionFailed(
+                    f"could not test: GET activities answered no activities list "
+                    f"({answer.summary})",
+                    exchange=answer,
+                )
+            for activity in batch:
+                key = activity.get("id") if isinstance(activity, dict) else None
+                if isinstance(activity, dict) and (key is None or key not in known):
+                    known.add(key)
+                    seen.append(activity)
+            if isinstance(body.get("watermark"), str):
+                watermark = body["watermark"]
+            pause = next(delays, None)
+            if predicate(seen) or pause is None or time.monotonic() >= deadline:
+                return seen
+            time.sleep(pause)
+    finally:
+        meter.polling = False

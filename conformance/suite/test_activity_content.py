@@ -1,5 +1,10 @@
 """What an activity carries, and that it comes back as sent (API reference § Activities, the
-Activity spec's basic structure, receive page examples)."""
+Activity spec's basic structure, receive page examples).
+
+The round trips share the ``content`` lane's conversation: each finds its activities by the ids
+its sends answered. The test that reads the stream and the one sending an endOfConversation have
+their own.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +22,11 @@ from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement
+cost = pytest.mark.cost
+content_lane = pytest.mark.lane("content")
+from_bot = steps.from_bot
 
 ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z")
-
-
-def from_bot(activity: dict[str, Any]) -> bool:
-    sender = activity.get("from")
-    return isinstance(sender, dict) and sender.get("id") != steps.USER_ID
 
 
 def _round_trip(
@@ -60,15 +63,15 @@ def _round_trip(
 
 
 def _small_exchange(
-    client: DirectLineClient, profile: Profile, *, with_stream: bool = False
-) -> tuple[
-    Conversation, list[dict[str, Any]], list[Exchange], list[dict[str, Any]], list[Exchange]
-]:
-    """A small exchange with the bot: a message (and its echo when the bot echoes) and an event;
-    with a stream (``with_stream`` and the target has one), one typing too. Returns the
-    conversation, what GET returns (and its exchanges), and what the stream delivered (and its
-    handshake)."""
-    conversation = client.new_conversation()
+    client: DirectLineClient,
+    profile: Profile,
+    conversation: Conversation,
+    *,
+    with_stream: bool = False,
+) -> tuple[list[dict[str, Any]], list[Exchange], list[dict[str, Any]], list[Exchange]]:
+    """A small exchange with the bot: a message (and its reply when the bot replies) and an
+    event; with a stream (``with_stream`` and the target has one), one typing too. Returns what
+    GET returns (and its exchanges), and what the stream delivered (and its handshake)."""
     stream = None
     if with_stream and profile.supports("websocket") and conversation.stream_url:
         stream = client.open_stream(conversation.stream_url)
@@ -109,21 +112,23 @@ def _small_exchange(
     finally:
         if stream is not None:
             stream.close()
-    return conversation, read, pages, delivered, handshake
+    return read, pages, delivered, handshake
 
 
 def _label(activity: dict[str, Any]) -> str:
     return f"the {activity.get('type')!r} activity {activity.get('id')!r}"
 
 
+@cost(conversations=1, requests=5, streams=1, activities=3, waits=1, pagings=1)
 @requirement("DL-ACT-001")
 def test_delivered_activities_have_the_required_fields(
     dl_client: DirectLineClient, dl_profile: Profile
 ) -> None:
     """Every activity delivered (GET and stream) has ``type``, ``id``, ``channelId``,
     ``from.id`` and ``conversation.id`` = the conversation."""
-    conversation, read, pages, delivered, handshake = _small_exchange(
-        dl_client, dl_profile, with_stream=True
+    conversation = dl_client.new_conversation()
+    read, pages, delivered, handshake = _small_exchange(
+        dl_client, dl_profile, conversation, with_stream=True
     )
     if not read:
         raise PreconditionFailed(
@@ -145,20 +150,28 @@ def test_delivered_activities_have_the_required_fields(
             )
 
 
+@content_lane
+@cost(requests=2, activities=2, waits=1, pagings=1)
 @requirement("DL-ACT-002")
-def test_channel_id_is_directline(dl_client: DirectLineClient, dl_profile: Profile) -> None:
+def test_channel_id_is_directline(
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
+) -> None:
     """``channelId`` is ``directline`` on every activity GET returns."""
-    _, read, pages, _, _ = _small_exchange(dl_client, dl_profile)
+    read, pages, _, _ = _small_exchange(dl_client, dl_profile, dl_conversation)
     for activity in read:
         expect.equal(
             activity.get("channelId"), "directline", f"channelId of {_label(activity)}", pages
         )
 
 
+@content_lane
+@cost(requests=2, activities=2, waits=1, pagings=1)
 @requirement("DL-ACT-003")
-def test_timestamp_is_iso_8601_utc(dl_client: DirectLineClient, dl_profile: Profile) -> None:
+def test_timestamp_is_iso_8601_utc(
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
+) -> None:
     """``timestamp`` is an ISO 8601 UTC datetime ending in ``Z`` on every activity GET returns."""
-    _, read, pages, _, _ = _small_exchange(dl_client, dl_profile)
+    read, pages, _, _ = _small_exchange(dl_client, dl_profile, dl_conversation)
     for activity in read:
         value = activity.get("timestamp")
         parses = isinstance(value, str) and ISO_UTC.fullmatch(value) is not None
@@ -185,11 +198,15 @@ TEXTS = {
 
 
 @pytest.mark.smoke
+@content_lane
+@cost(requests=5, activities=5, pagings=1)
 @requirement("DL-ACT-004")
-def test_text_comes_back_exactly(dl_client: DirectLineClient) -> None:
+def test_text_comes_back_exactly(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """``text`` comes back exactly as sent in any script: astral planes, right-to-left,
     combining marks."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     pairs, pages = _round_trip(
         dl_client, conversation, [steps.message(text) for text in TEXTS.values()]
     )
@@ -229,10 +246,14 @@ CHANNEL_DATA: dict[str, Any] = {
 }
 
 
+@content_lane
+@cost(requests=2, activities=2, pagings=1)
 @requirement("DL-ACT-005")
-def test_channel_data_round_trips(dl_client: DirectLineClient) -> None:
+def test_channel_data_round_trips(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """``channelData`` (arbitrary JSON) comes back exactly as sent."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     sent = steps.message(steps.unique_text("channelData"), channelData=CHANNEL_DATA)
     event = {
         "type": "event",
@@ -250,10 +271,12 @@ def test_channel_data_round_trips(dl_client: DirectLineClient) -> None:
         )
 
 
+@content_lane
+@cost(requests=3, activities=3, pagings=1)
 @requirement("DL-ACT-006")
-def test_value_round_trips(dl_client: DirectLineClient) -> None:
+def test_value_round_trips(dl_client: DirectLineClient, dl_conversation: Conversation) -> None:
     """``value`` (arbitrary JSON) comes back exactly as sent."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     activities = [
         {
             "type": "event",
@@ -294,11 +317,15 @@ ATTACHMENTS = [
 ]
 
 
+@content_lane
+@cost(requests=1, activities=1, pagings=1)
 @requirement("DL-ACT-007")
-def test_attachments_round_trip_in_order(dl_client: DirectLineClient) -> None:
+def test_attachments_round_trip_in_order(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """``attachments`` (contentType, https contentUrl, content, name, thumbnailUrl) come back
     equal, in the order sent."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     pairs, pages = _round_trip(
         dl_client,
         conversation,
@@ -318,11 +345,15 @@ def test_attachments_round_trip_in_order(dl_client: DirectLineClient) -> None:
     expect.equal(kept, ATTACHMENTS, "attachments", pages)
 
 
+@content_lane
+@cost(requests=3, activities=3, pagings=1)
 @requirement("DL-ACT-008")
-def test_optional_fields_round_trip(dl_client: DirectLineClient) -> None:
+def test_optional_fields_round_trip(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """``entities``, ``locale``, ``textFormat``, ``attachmentLayout``, ``suggestedActions``,
     ``replyToId``, ``name``, ``localTimestamp`` and ``localTimezone`` come back equal."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     first = steps.send(dl_client, conversation, steps.message(steps.unique_text("replied to")))
     fields: dict[str, Any] = {
         "entities": [
@@ -356,11 +387,15 @@ def test_optional_fields_round_trip(dl_client: DirectLineClient) -> None:
                 expect.equal(read.get(name), sent[name], f"{name} of {_label(read)}", pages)
 
 
+@content_lane
+@cost(requests=1, activities=1, pagings=1)
 @requirement("DL-ACT-009")
-def test_from_kept_without_a_token_user(dl_client: DirectLineClient) -> None:
+def test_from_kept_without_a_token_user(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """``from.id`` and ``from.name`` are kept as sent when the credential embeds no user (the
     secret)."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     sender = {"id": steps.USER_ID, "name": "Conformance Tester ünï"}
     pairs, pages = _round_trip(
         dl_client,
@@ -407,12 +442,14 @@ CARDS = [
 ]
 
 
+@content_lane
+@cost(requests=1, activities=1, waits=1)
 @requirement("DL-ACT-010")
 def test_bot_cards_reach_the_client_unchanged(
-    dl_client: DirectLineClient, dl_profile: Profile
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
 ) -> None:
     """The bot's attachment cards (a hero card, an adaptive card) reach the client unchanged."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     sent = steps.send(
         dl_client,
         conversation,
@@ -449,15 +486,18 @@ WHITESPACE = [
 ]
 
 
+@content_lane
+@cost(requests=4, activities=4, pagings=1)
 @requirement("DL-ACT-011")
-def test_text_keeps_whitespace(dl_client: DirectLineClient) -> None:
+def test_text_keeps_whitespace(dl_client: DirectLineClient, dl_conversation: Conversation) -> None:
     """``text`` keeps leading and trailing whitespace, newlines and tabs."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     pairs, pages = _round_trip(dl_client, conversation, [steps.message(t) for t in WHITESPACE])
     for sent, read in pairs:
         expect.equal(read.get("text"), sent["text"], "text", pages)
 
 
+@cost(conversations=1, requests=2, activities=1, pagings=1)
 @requirement("DL-ACT-012")
 def test_end_of_conversation_code_and_text_come_back(dl_client: DirectLineClient) -> None:
     """An ``endOfConversation``'s ``code`` and ``text`` come back as sent."""

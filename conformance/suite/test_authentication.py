@@ -6,6 +6,10 @@ Credentials: a conversation's operations use the token its start answered (decis
 catalog); the rules about the secret use the secret. Wrong credentials are 401 or 403 where the
 catalog allows both (decision 6). Expiry rules wait out the token lifetime: the profile's
 ``token_lifetime``, else the ``expires_in`` the target answered.
+
+The tests that only need *a* conversation and its token share the ``auth`` lane's, and the
+token rules judge one shared generate answer; the tests that refresh the lane's token come
+last in the lane (a refresh must not leave a later test with a spent token).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -28,10 +33,15 @@ from conformance.client import (
 )
 from conformance.errors import PreconditionFailed
 from conformance.evidence import Exchange
+from conformance.plan import Cost
 from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement
+cost = pytest.mark.cost
+auth_lane = pytest.mark.lane("auth")
+#: The one generate the token rules of the lane judge together.
+SHARED_GENERATE = Cost(conversations=1, requests=1)
 
 #: A credential no Direct Line service ever issued (well-formed: one token68 word).
 UNKNOWN_CREDENTIAL = "not-a-real-secret-" + uuid.uuid4().hex
@@ -127,9 +137,26 @@ def answered_token(answer: Exchange, what: str) -> str:
     return token
 
 
-def generated(client: DirectLineClient, *, body: object = NOBODY) -> tuple[str, str, Exchange]:
-    """(conversationId, token, answer) of a generate with the secret (precondition)."""
-    answer = client.generate_token(body=body)
+def shared_generate(client: DirectLineClient, state: dict[str, Any]) -> Exchange:
+    """The lane's one generate with the secret and no body (made now when no test did yet)."""
+    if "generate" not in state:
+        client.meter.starting_lane = True  # the lane's cost, once (lane_once in the plan)
+        try:
+            state["generate"] = client.generate_token()
+        finally:
+            client.meter.starting_lane = False
+    answer: Exchange = state["generate"]
+    if answer not in client.recorder.exchanges:
+        client.recorder.add(answer)
+    return answer
+
+
+def generated(
+    client: DirectLineClient, *, body: object = NOBODY, answer: Exchange | None = None
+) -> tuple[str, str, Exchange]:
+    """(conversationId, token, answer) of a generate with the secret (precondition): a new one,
+    or ``answer`` when given."""
+    answer = client.generate_token(body=body) if answer is None else answer
     token = answered_token(answer, "generating a token")
     data = answer.json_or_none()
     conversation_id = data.get("conversationId") if isinstance(data, dict) else None
@@ -211,6 +238,8 @@ def expired_refusal(answer: Exchange, what: str) -> None:
 
 
 @pytest.mark.smoke
+@auth_lane
+@cost(requests=6)
 @requirement("DL-AUTH-001")
 def test_missing_authorization_answers_401(
     dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
@@ -228,12 +257,15 @@ def test_missing_authorization_answers_401(
     )
 
 
+@auth_lane
+@cost(requests=20)
 @requirement("DL-AUTH-002")
 def test_malformed_authorization_answers_401(
     dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
 ) -> None:
     """A malformed ``Authorization`` header is refused with 401 on every operation; the scheme
-    name is case-insensitive, so ``bearer <secret>`` is accepted."""
+    name is case-insensitive, so ``bearer <secret>`` is accepted (judged on the reads, which
+    create nothing)."""
     secret = dl_client.secret or ""
     malformed = {
         "Basic credentials": RawAuth("Basic ZGlyZWN0bGluZTpjb25mb3JtYW5jZQ=="),
@@ -247,16 +279,11 @@ def test_malformed_authorization_answers_401(
         for name, call in ops
     ]
     judge_each(answers, (401,), "401 on every operation with a malformed Authorization header")
-    # Case-insensitivity is judged only where the canonical 'Bearer <secret>' is accepted.
-    lower = [
-        (f"{name} with 'bearer <secret>'", call(RawAuth(f"bearer {secret}")))
-        for name, call in ops
-        if _accepted(call(RawAuth(f"Bearer {secret}")))
-    ]
-    if not lower:
-        raise PreconditionFailed(
-            "could not test the scheme's case: no operation accepted 'Bearer <secret>'"
-        )
+    lowered = RawAuth(f"bearer {secret}")
+    cid = dl_conversation.id
+    lower = [("GET activities with 'bearer <secret>'", dl_client.get_activities(cid, auth=lowered))]
+    if dl_profile.supports("reconnect"):
+        lower.append(("reconnect with 'bearer <secret>'", dl_client.reconnect(cid, auth=lowered)))
     judge_each(
         lower,
         range(200, 300),
@@ -264,6 +291,8 @@ def test_malformed_authorization_answers_401(
     )
 
 
+@auth_lane
+@cost(requests=6)
 @requirement("DL-AUTH-003")
 def test_unknown_credential_is_refused(
     dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
@@ -277,14 +306,19 @@ def test_unknown_credential_is_refused(
     judge_each(answers, (403, 401), "403 (or 401) on every operation with an unknown credential")
 
 
+@auth_lane
+@cost(conversations=1, requests=8, activities=2)
 @requirement("DL-AUTH-004")
-def test_secret_works_on_every_operation(dl_client: DirectLineClient, dl_profile: Profile) -> None:
+def test_secret_works_on_every_operation(
+    dl_client: DirectLineClient,
+    dl_start_answer: Exchange,
+    dl_conversation: Conversation,
+    dl_profile: Profile,
+) -> None:
     """The secret starts conversations and can use every operation of any of the bot's
     conversations (one it started, and one started with a generated token)."""
-    started = dl_client.start_conversation()
-    answers: list[tuple[str, Exchange]] = [("start with the secret", started)]
-    conversation = dl_client.new_conversation()
-    targets = [("a conversation started with the secret", conversation)]
+    answers: list[tuple[str, Exchange]] = [("start with the secret", dl_start_answer)]
+    targets = [("a conversation started with the secret", dl_conversation)]
     if dl_profile.supports("tokens"):
         _, token, _ = generated(dl_client)
         targets.append(
@@ -308,13 +342,196 @@ def test_secret_works_on_every_operation(dl_client: DirectLineClient, dl_profile
     judge_each(answers, range(200, 300), "a 2xx on every operation made with the secret")
 
 
+@auth_lane
+@cost(requests=1)
+@requirement("DL-AUTH-006")
+def test_generate_refuses_a_token(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
+    """``tokens/generate`` needs the secret: a conversation token is refused there."""
+    token = start_token(dl_conversation)
+    answer = dl_client.generate_token(auth=token)
+    expect.status(answer, 401, 403, what="tokens/generate with a conversation token")
+
+
+@pytest.mark.slow
+@cost(conversations=1, requests=2, wait="token_lifetime")
+@requirement("DL-AUTH-007")
+def test_expired_token_answers_403_token_expired(
+    dl_client: DirectLineClient, dl_profile: Profile
+) -> None:
+    """A token used after its lifetime is refused with 403 and ``error.code`` TokenExpired."""
+    conversation, token, age = expired_token(dl_client, dl_profile)
+    answer = dl_client.get_activities(conversation.id, auth=token)
+    expired_refusal(answer, f"GET activities with a token {age:g} s after it was issued")
+
+
+@pytest.mark.slow
+@cost(conversations=1, requests=2, wait="token_lifetime")
+@requirement("DL-AUTH-008")
+def test_token_accepted_for_its_whole_lifetime(
+    dl_client: DirectLineClient, dl_profile: Profile
+) -> None:
+    """A token is accepted for its whole lifetime (tried late in it, see late_in_life)."""
+    conversation, _, issued_after = timed_start(dl_client)
+    token = start_token(conversation)
+    life = lifetime(dl_profile, conversation)
+    late = late_in_life(life)
+    within_max_wait(dl_profile, late, "using a token near the end of its lifetime")
+    sleep_until(issued_after + late)
+    answer = dl_client.get_activities(conversation.id, auth=token)
+    expect.status(
+        answer, 200, what=f"GET activities with a token {late:g} s into its {life:g} s lifetime"
+    )
+
+
+# --- Tokens ---------------------------------------------------------------------------------
+
+
+@auth_lane
+@cost(lane_once=SHARED_GENERATE)
+@requirement("DL-TOKEN-001")
+def test_generate_answers_200_with_conversation(
+    dl_client: DirectLineClient, dl_lane_state: dict[str, Any]
+) -> None:
+    """Generate with the secret answers 200 with conversationId, token (strings) and an integer
+    expires_in > 0."""
+    answer = shared_generate(dl_client, dl_lane_state)
+    expect.status(answer, 200, what="tokens/generate with the secret")
+    expect.conforms(
+        expect.json_object(answer), "generate-token-answer", [answer], what="the generate answer"
+    )
+
+
+@auth_lane
+@cost(lane_once=SHARED_GENERATE)
+@requirement("DL-TOKEN-002")
+def test_generate_answers_no_stream_url(
+    dl_client: DirectLineClient, dl_lane_state: dict[str, Any]
+) -> None:
+    """Generate creates no stream URL: it does not start the conversation."""
+    answer = shared_generate(dl_client, dl_lane_state)
+    body = expect.precondition(answer, "generating a token")
+    url = body.get("streamUrl") if isinstance(body, dict) else None
+    expect.that(url is None, "no streamUrl in the generate answer", f"streamUrl {url!r}", [answer])
+
+
+@auth_lane
+@cost(conversations=1, requests=1, lane_once=SHARED_GENERATE)
+@requirement("DL-TOKEN-003")
+def test_each_generate_is_a_new_conversation(
+    dl_client: DirectLineClient, dl_lane_state: dict[str, Any]
+) -> None:
+    """Two generates give two different conversation ids and two different tokens."""
+    first_id, first_token, first = generated(
+        dl_client, answer=shared_generate(dl_client, dl_lane_state)
+    )
+    second_id, second_token, second = generated(dl_client)
+    expect.that(
+        first_id != second_id,
+        "two different conversationIds",
+        f"the conversationId {first_id!r} twice",
+        [first, second],
+    )
+    expect.that(
+        first_token != second_token,
+        "two different tokens",
+        "the same token twice",
+        [first, second],
+    )
+
+
+@auth_lane
+@cost(requests=1, lane_once=SHARED_GENERATE)
+@requirement("DL-TOKEN-004")
+def test_generated_token_starts_its_own_conversation(
+    dl_client: DirectLineClient, dl_lane_state: dict[str, Any]
+) -> None:
+    """A start with a generated token answers 201 for the conversation generate named."""
+    conversation_id, token, answer = generated(
+        dl_client, answer=shared_generate(dl_client, dl_lane_state)
+    )
+    started = dl_client.start_conversation(auth=token)
+    expect.status(started, 201, what="starting with a generated token")
+    body = expect.json_object(started)
+    expect.equal(body.get("conversationId"), conversation_id, "conversationId", [answer, started])
+
+
+@auth_lane
+@cost(conversations=1, requests=1, lane_once=SHARED_GENERATE)
+@requirement("DL-TOKEN-005")
+def test_generate_accepts_no_body_and_token_parameters(
+    dl_client: DirectLineClient, dl_lane_state: dict[str, Any]
+) -> None:
+    """Generate answers 200 with no body and with a TokenParameters body."""
+    bare = shared_generate(dl_client, dl_lane_state)
+    expect.status(bare, 200, what="tokens/generate without a body")
+    with_body = dl_client.generate_token(
+        body={
+            "user": {"id": steps.USER_ID, "name": "Conformance"},
+            "trustedOrigins": ["https://conformance.example"],
+        }
+    )
+    expect.status(with_body, 200, what="tokens/generate with a TokenParameters body")
+
+
+@cost(conversations=1, requests=3, activities=1, pagings=1)
+@requirement("DL-TOKEN-006")
+def test_embedded_user_is_the_only_sender(dl_client: DirectLineClient, dl_profile: Profile) -> None:
+    """With a token embedding a ``dl_`` user, a send claiming another ``from.id`` is recorded
+    under the embedded id (or, with enhanced_auth, refused); the other id is never recorded."""
+    embedded = f"dl_bound_{uuid.uuid4().hex[:10]}"
+    impostor = f"dl_other_{uuid.uuid4().hex[:10]}"
+    _, generated_token, _ = generated(dl_client, body={"user": {"id": embedded}})
+    conversation = dl_client.new_conversation(auth=generated_token)
+    token = conversation.token or generated_token
+    text = steps.unique_text("impostor")
+    sent = dl_client.post_activity(conversation.id, steps.message(text, user=impostor), auth=token)
+    activities = steps.history(dl_client, conversation, auth=token)
+    recorded_as = [
+        (a.get("from") or {}).get("id") for a in activities if isinstance(a.get("from"), dict)
+    ]
+    expect.that(
+        impostor not in recorded_as,
+        f"no activity recorded from the client-claimed from.id {impostor!r}",
+        f"from.ids in the history: {recorded_as!r}",
+        [sent],
+    )
+    if sent.status is not None and 400 <= sent.status < 500:
+        expect.that(
+            dl_profile.supports("enhanced_auth"),
+            f"the send recorded under the embedded user {embedded!r} (a refusal is allowed "
+            "only with enhanced_auth)",
+            f"refused: {expect.describe_status(sent)}",
+            [sent],
+        )
+        return
+    body = expect.precondition(sent, "sending with a forged from.id")
+    activity_id = body.get("id") if isinstance(body, dict) else None
+    mine = [a for a in activities if a.get("id") == activity_id or a.get("text") == text]
+    expect.that(
+        bool(mine),
+        f"the accepted send {activity_id!r} in the history",
+        f"{len(activities)} activities, not it",
+        [sent],
+    )
+    expect.equal(
+        (mine[0].get("from") or {}).get("id"), embedded, "from.id of the recorded send", [sent]
+    )
+
+
+# --- Tests that refresh the lane's token: last in the lane ---------------------------------
+
+
+@auth_lane
+@cost(requests=8, activities=3)
 @requirement("DL-AUTH-005")
 def test_conversation_tokens_authorize_every_operation(
-    dl_client: DirectLineClient, dl_profile: Profile
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
 ) -> None:
     """The token start answered authorizes every operation on its conversation; so do the
     tokens reconnect and refresh answer."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     token = start_token(conversation)
     cid = conversation.id
     answers: list[tuple[str, Exchange]] = [
@@ -367,159 +584,16 @@ def test_conversation_tokens_authorize_every_operation(
     judge_each(answers, range(200, 300), "a 2xx on every operation with the conversation's tokens")
 
 
-@requirement("DL-AUTH-006")
-def test_generate_refuses_a_token(dl_client: DirectLineClient) -> None:
-    """``tokens/generate`` needs the secret: a conversation token is refused there."""
-    token = start_token(dl_client.new_conversation())
-    answer = dl_client.generate_token(auth=token)
-    expect.status(answer, 401, 403, what="tokens/generate with a conversation token")
-
-
-@pytest.mark.slow
-@requirement("DL-AUTH-007")
-def test_expired_token_answers_403_token_expired(
-    dl_client: DirectLineClient, dl_profile: Profile
-) -> None:
-    """A token used after its lifetime is refused with 403 and ``error.code`` TokenExpired."""
-    conversation, token, age = expired_token(dl_client, dl_profile)
-    answer = dl_client.get_activities(conversation.id, auth=token)
-    expired_refusal(answer, f"GET activities with a token {age:g} s after it was issued")
-
-
-@pytest.mark.slow
-@requirement("DL-AUTH-008")
-def test_token_accepted_for_its_whole_lifetime(
-    dl_client: DirectLineClient, dl_profile: Profile
-) -> None:
-    """A token is accepted for its whole lifetime (tried late in it, see late_in_life)."""
-    conversation, _, issued_after = timed_start(dl_client)
-    token = start_token(conversation)
-    life = lifetime(dl_profile, conversation)
-    late = late_in_life(life)
-    within_max_wait(dl_profile, late, "using a token near the end of its lifetime")
-    sleep_until(issued_after + late)
-    answer = dl_client.get_activities(conversation.id, auth=token)
-    expect.status(
-        answer, 200, what=f"GET activities with a token {late:g} s into its {life:g} s lifetime"
-    )
-
-
-# --- Tokens ---------------------------------------------------------------------------------
-
-
-@requirement("DL-TOKEN-001")
-def test_generate_answers_200_with_conversation(dl_client: DirectLineClient) -> None:
-    """Generate with the secret answers 200 with conversationId, token (strings) and an integer
-    expires_in > 0."""
-    answer = dl_client.generate_token()
-    expect.status(answer, 200, what="tokens/generate with the secret")
-    expect.conforms(
-        expect.json_object(answer), "generate-token-answer", [answer], what="the generate answer"
-    )
-
-
-@requirement("DL-TOKEN-002")
-def test_generate_answers_no_stream_url(dl_client: DirectLineClient) -> None:
-    """Generate creates no stream URL: it does not start the conversation."""
-    answer = dl_client.generate_token()
-    body = expect.precondition(answer, "generating a token")
-    url = body.get("streamUrl") if isinstance(body, dict) else None
-    expect.that(url is None, "no streamUrl in the generate answer", f"streamUrl {url!r}", [answer])
-
-
-@requirement("DL-TOKEN-003")
-def test_each_generate_is_a_new_conversation(dl_client: DirectLineClient) -> None:
-    """Two generates give two different conversation ids and two different tokens."""
-    first_id, first_token, first = generated(dl_client)
-    second_id, second_token, second = generated(dl_client)
-    expect.that(
-        first_id != second_id,
-        "two different conversationIds",
-        f"the conversationId {first_id!r} twice",
-        [first, second],
-    )
-    expect.that(
-        first_token != second_token,
-        "two different tokens",
-        "the same token twice",
-        [first, second],
-    )
-
-
-@requirement("DL-TOKEN-004")
-def test_generated_token_starts_its_own_conversation(dl_client: DirectLineClient) -> None:
-    """A start with a generated token answers 201 for the conversation generate named."""
-    conversation_id, token, answer = generated(dl_client)
-    started = dl_client.start_conversation(auth=token)
-    expect.status(started, 201, what="starting with a generated token")
-    body = expect.json_object(started)
-    expect.equal(body.get("conversationId"), conversation_id, "conversationId", [answer, started])
-
-
-@requirement("DL-TOKEN-005")
-def test_generate_accepts_no_body_and_token_parameters(dl_client: DirectLineClient) -> None:
-    """Generate answers 200 with no body and with a TokenParameters body."""
-    bare = dl_client.generate_token()
-    expect.status(bare, 200, what="tokens/generate without a body")
-    with_body = dl_client.generate_token(
-        body={
-            "user": {"id": steps.USER_ID, "name": "Conformance"},
-            "trustedOrigins": ["https://conformance.example"],
-        }
-    )
-    expect.status(with_body, 200, what="tokens/generate with a TokenParameters body")
-
-
-@requirement("DL-TOKEN-006")
-def test_embedded_user_is_the_only_sender(dl_client: DirectLineClient, dl_profile: Profile) -> None:
-    """With a token embedding a ``dl_`` user, a send claiming another ``from.id`` is recorded
-    under the embedded id (or, with enhanced_auth, refused); the other id is never recorded."""
-    embedded = f"dl_bound_{uuid.uuid4().hex[:10]}"
-    impostor = f"dl_other_{uuid.uuid4().hex[:10]}"
-    _, generated_token, _ = generated(dl_client, body={"user": {"id": embedded}})
-    conversation = dl_client.new_conversation(auth=generated_token)
-    token = conversation.token or generated_token
-    text = steps.unique_text("impostor")
-    sent = dl_client.post_activity(conversation.id, steps.message(text, user=impostor), auth=token)
-    activities = steps.history(dl_client, conversation, auth=token)
-    recorded_as = [
-        (a.get("from") or {}).get("id") for a in activities if isinstance(a.get("from"), dict)
-    ]
-    expect.that(
-        impostor not in recorded_as,
-        f"no activity recorded from the client-claimed from.id {impostor!r}",
-        f"from.ids in the history: {recorded_as!r}",
-        [sent],
-    )
-    if sent.status is not None and 400 <= sent.status < 500:
-        expect.that(
-            dl_profile.supports("enhanced_auth"),
-            f"the send recorded under the embedded user {embedded!r} (a refusal is allowed "
-            "only with enhanced_auth)",
-            f"refused: {expect.describe_status(sent)}",
-            [sent],
-        )
-        return
-    body = expect.precondition(sent, "sending with a forged from.id")
-    activity_id = body.get("id") if isinstance(body, dict) else None
-    mine = [a for a in activities if a.get("id") == activity_id or a.get("text") == text]
-    expect.that(
-        bool(mine),
-        f"the accepted send {activity_id!r} in the history",
-        f"{len(activities)} activities, not it",
-        [sent],
-    )
-    expect.equal(
-        (mine[0].get("from") or {}).get("id"), embedded, "from.id of the recorded send", [sent]
-    )
-
-
 @pytest.mark.smoke
+@auth_lane
+@cost(requests=1)
 @requirement("DL-TOKEN-007")
-def test_refresh_answers_new_token_same_conversation(dl_client: DirectLineClient) -> None:
+def test_refresh_answers_new_token_same_conversation(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """Refresh with a valid token answers 200 with a new token, an integer expires_in > 0 and
     the same conversationId."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     token = start_token(conversation)
     answer = dl_client.refresh_token(auth=token)
     expect.status(answer, 200, what="tokens/refresh with a valid token")
@@ -534,10 +608,14 @@ def test_refresh_answers_new_token_same_conversation(dl_client: DirectLineClient
     )
 
 
+@auth_lane
+@cost(requests=3, activities=1)
 @requirement("DL-TOKEN-008")
-def test_refreshed_token_works_on_the_conversation(dl_client: DirectLineClient) -> None:
+def test_refreshed_token_works_on_the_conversation(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """A refreshed token can send to and read its conversation."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     token = answered_token(
         dl_client.refresh_token(auth=start_token(conversation)), "refreshing the token"
     )
@@ -549,10 +627,14 @@ def test_refreshed_token_works_on_the_conversation(dl_client: DirectLineClient) 
     expect.status(read, 200, what="GET activities with the refreshed token")
 
 
+@auth_lane
+@cost(requests=3)
 @requirement("DL-TOKEN-009")
-def test_token_refreshes_repeatedly(dl_client: DirectLineClient) -> None:
+def test_token_refreshes_repeatedly(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """A token can be refreshed again and again: three refreshes in a chain answer 200."""
-    token = start_token(dl_client.new_conversation())
+    token = start_token(dl_conversation)
     for round_ in (1, 2, 3):
         answer = dl_client.refresh_token(auth=token)
         expect.status(
@@ -562,6 +644,7 @@ def test_token_refreshes_repeatedly(dl_client: DirectLineClient) -> None:
 
 
 @pytest.mark.slow
+@cost(conversations=1, requests=2, wait="token_lifetime")
 @requirement("DL-TOKEN-010")
 def test_expired_token_cannot_be_refreshed(
     dl_client: DirectLineClient, dl_profile: Profile
@@ -573,6 +656,7 @@ def test_expired_token_cannot_be_refreshed(
 
 
 @pytest.mark.slow
+@cost(conversations=1, requests=3, wait="token_lifetime")
 @requirement("DL-TOKEN-011")
 def test_refresh_renews_the_lifetime(dl_client: DirectLineClient, dl_profile: Profile) -> None:
     """A token refreshed near its end still works after the old token's expiry."""
@@ -594,6 +678,7 @@ def test_refresh_renews_the_lifetime(dl_client: DirectLineClient, dl_profile: Pr
     )
 
 
+@cost(requests=2)
 @requirement("DL-TOKEN-012")
 def test_refresh_needs_a_valid_credential(dl_client: DirectLineClient) -> None:
     """Refresh with no credential, or with an unknown one, is refused (401/403)."""
@@ -607,9 +692,14 @@ def test_refresh_needs_a_valid_credential(dl_client: DirectLineClient) -> None:
     judge_each(answers, (401, 403), "401 or 403 for a refresh without a valid credential")
 
 
+@auth_lane
+@cost(requests=1, lane_once=SHARED_GENERATE)
 @requirement("DL-TOKEN-013")
 def test_expires_in_is_at_least_15_minutes(
-    dl_client: DirectLineClient, dl_profile: Profile
+    dl_client: DirectLineClient,
+    dl_conversation: Conversation,
+    dl_lane_state: dict[str, Any],
+    dl_profile: Profile,
 ) -> None:
     """``expires_in`` of start, generate and refresh is at least 900 s (the official client
     refreshes every 15 minutes) unless the profile declares a shorter token lifetime."""
@@ -619,10 +709,10 @@ def test_expires_in_is_at_least_15_minutes(
             f"not-applicable: the profile declares a token lifetime of {declared:g} s "
             f"(under {MIN_TOKEN_LIFETIME} s)"
         )
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     answers = [
         ("start", conversation.answer),
-        ("generate", dl_client.generate_token()),
+        ("generate", shared_generate(dl_client, dl_lane_state)),
         ("refresh", dl_client.refresh_token(auth=start_token(conversation))),
     ]
     bad: list[str] = []

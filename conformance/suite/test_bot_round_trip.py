@@ -1,5 +1,10 @@
 """The bot behind the channel: replies, failures, order, slowness (send-activity page § Response,
-receive page § Timing considerations, LIVE.md § 6)."""
+receive page § Timing considerations, docs/live-service.md §6).
+
+What the bot does comes from the profile (its features and its ``[bot]`` table): the kit's test
+bot, the Bot Framework sample echo bot, or the user's own. The tests share the ``bot`` lane's
+conversation but the slow one, whose late reply would land in the next test's wait.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +13,19 @@ from typing import Any
 import pytest
 
 from conformance import expect
-from conformance.client import DirectLineClient
+from conformance.client import Conversation, DirectLineClient
 from conformance.errors import PreconditionFailed, TargetTimeout, TargetUnreachable
 from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement
+cost = pytest.mark.cost
+bot_lane = pytest.mark.lane("bot")
 
 
 def from_bot(activity: dict[str, Any]) -> bool:
-    sender = activity.get("from")
-    return (
-        activity.get("type") == "message"
-        and isinstance(sender, dict)
-        and sender.get("id") != steps.USER_ID
-    )
+    """A message the bot sent."""
+    return activity.get("type") == "message" and steps.from_bot(activity)
 
 
 def _show(activities: list[dict[str, Any]]) -> str:
@@ -35,32 +38,47 @@ def _show(activities: list[dict[str, Any]]) -> str:
 
 
 @pytest.mark.smoke
+@bot_lane
+@cost(requests=1, activities=1, waits=1)
 @requirement("DL-BOT-001")
-def test_bot_reply_reaches_the_client(dl_client: DirectLineClient, dl_profile: Profile) -> None:
+def test_bot_reply_reaches_the_client(
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
+) -> None:
     """A message reaches the bot, and the reply reaches the client with ``replyToId`` = the
-    message's id and a ``from.id`` that is not the user's."""
-    conversation = dl_client.new_conversation()
+    message's id, a ``from.id`` that is not the user's, and the text the profile says the bot
+    answers (``[bot] reply``)."""
+    conversation = dl_conversation
     text = steps.unique_text("echo me")
     sent = steps.send(dl_client, conversation, steps.message(text))
     timeout = dl_profile.timings.delivery_timeout
 
     def replied(acts: list[dict[str, Any]]) -> bool:
-        return any(from_bot(a) and a.get("replyToId") == sent for a in acts)
+        return any(
+            from_bot(a)
+            and a.get("replyToId") == sent
+            and dl_profile.bot.is_reply(a.get("text"), text)
+            for a in acts
+        )
 
     activities = steps.wait_for_history(dl_client, conversation, replied, timeout=timeout)
+    wanted = dl_profile.bot.reply_text(text)
     expect.that(
         replied(activities),
         f"within {timeout:g} s a message from the bot (from.id not {steps.USER_ID!r}) with "
-        f"replyToId {sent!r}",
+        f"replyToId {sent!r} and " + ("a text" if wanted is None else f"the text {wanted!r}"),
         _show(activities),
         dl_client.recorder.exchanges[-1:],
     )
 
 
+@bot_lane
+@cost(requests=1)
 @requirement("DL-BOT-002")
-def test_bot_failure_answers_502(dl_client: DirectLineClient, dl_profile: Profile) -> None:
+def test_bot_failure_answers_502(
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
+) -> None:
     """When the bot fails, the send answers 502 with an ErrorResponse."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     answer = dl_client.post_activity(
         conversation.id, steps.message(dl_profile.bot.error), auth=steps.credential(conversation)
     )
@@ -68,13 +86,15 @@ def test_bot_failure_answers_502(dl_client: DirectLineClient, dl_profile: Profil
     expect.error_response(answer)
 
 
+@bot_lane
+@cost(requests=4, activities=2, pagings=1)
 @requirement("DL-BOT-003")
 def test_bot_failure_leaves_the_conversation_usable(
-    dl_client: DirectLineClient, dl_profile: Profile
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
 ) -> None:
     """A bot failure loses nothing already recorded: GET still answers the earlier activities,
     and the next send is accepted."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     before_id = steps.send(dl_client, conversation, steps.message(steps.unique_text("before")))
     failed = dl_client.post_activity(
         conversation.id, steps.message(dl_profile.bot.error), auth=steps.credential(conversation)
@@ -105,15 +125,19 @@ def test_bot_failure_leaves_the_conversation_usable(
     expect.status(after, range(200, 300), what="the next send after the bot failed")
 
 
+@pytest.mark.bot("many")
+@bot_lane
+@cost(requests=1, activities=1, waits=1)
 @requirement("DL-BOT-004")
 def test_bot_activities_keep_the_bot_order(
-    dl_client: DirectLineClient, dl_profile: Profile
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
 ) -> None:
-    """Several replies in a row ("many 5": 1..5) reach the client in the bot's order."""
-    conversation = dl_client.new_conversation()
-    trigger = dl_profile.bot.many.format(n=5)
+    """Several replies in a row (the profile's ``[bot] many`` trigger for 5: its replies
+    ``many_reply`` 1..5) reach the client in the bot's order."""
+    conversation = dl_conversation
+    trigger = dl_profile.bot.many.replace("{n}", "5")
     sent = steps.send(dl_client, conversation, steps.message(trigger), what="asking for 5 replies")
-    wanted = ["1", "2", "3", "4", "5"]
+    wanted = dl_profile.bot.many_texts(5)
     timeout = dl_profile.timings.delivery_timeout
 
     def replies(acts: list[dict[str, Any]]) -> list[str]:
@@ -141,6 +165,7 @@ def test_bot_activities_keep_the_bot_order(
     )
 
 
+@cost(conversations=1, requests=2, activities=1, pagings=1)
 @requirement("DL-BOT-005")
 def test_slow_bot_gets_a_bounded_5xx(dl_client: DirectLineClient, dl_profile: Profile) -> None:
     """A bot that does not answer in time: the send answers 502 or 504 with an ErrorResponse

@@ -13,6 +13,9 @@ from conformance.evidence import Exchange
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement
+cost = pytest.mark.cost
+#: A conversation to aim the requests at (shared with the error probes).
+probes_lane = pytest.mark.lane("probes")
 
 ORIGIN = "https://webchat.example.org"
 #: The headers the official client sends across origins (as a browser lists them: lower case).
@@ -39,6 +42,8 @@ def listed(exchange: Exchange, header: str) -> set[str]:
     }
 
 
+@probes_lane
+@cost(requests=3)
 @requirement("DL-HTTP-001")
 def test_cors_preflight_allows_the_official_client(
     dl_client: DirectLineClient, dl_conversation: Conversation
@@ -48,7 +53,7 @@ def test_cors_preflight_allows_the_official_client(
     activities = f"/conversations/{quote(dl_conversation.id, safe='')}/activities"
     for path, method in (("/conversations", "POST"), (activities, "POST"), (activities, "GET")):
         answer = preflight(dl_client, path, method)
-        expect.status(answer, range(200, 300), what=f"CORS preflight of {method} {path}")
+        expect.status(answer, range(200, 300), what=f"CORS preflight of {method} {path}", api=False)
         allowed_origin = answer.header("access-control-allow-origin")
         expect.that(
             allowed_origin in ("*", ORIGIN),
@@ -72,6 +77,8 @@ def test_cors_preflight_allows_the_official_client(
         )
 
 
+@probes_lane
+@cost(requests=1)
 @requirement("DL-HTTP-002")
 def test_getsessionid_answers_200_json(
     dl_client: DirectLineClient, dl_conversation: Conversation

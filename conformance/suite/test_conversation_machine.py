@@ -1,6 +1,7 @@
 """A Hypothesis state machine over one conversation: send, poll by watermark, read the stream,
 reconnect, refresh the token, upload, end. Each run of the machine (an example) has its own
-client, recorder and conversation.
+client, recorder and conversation. The first harness error ends the test as an error (see
+conformance.suite.fuzzing); at the live level the examples come from the run's seed.
 
 Rules needing an optional feature are disabled by preconditions read from the profile; a test
 judges only the requirements of its marker (the other rules still run, to mix the traffic), so
@@ -17,16 +18,27 @@ import pytest
 
 from conformance import expect
 from conformance.client import Auth, DirectLineClient, StreamConnection, UploadFile
-from conformance.errors import PreconditionFailed
+from conformance.errors import HarnessError, PreconditionFailed
 from conformance.evidence import Exchange
+from conformance.plan import Cost
 from conformance.profile import Profile
 from conformance.suite import steps
+from conformance.suite.fuzzing import Inconclusive, harnessed, run_inconclusive_aware
 
 requirement = pytest.mark.requirement
 
 ExampleClient = Callable[[pytest.Item], DirectLineClient]
 #: How long one read of the stream waits for frames.
 STREAM_READ = 0.05
+#: Polls of one ``drain`` step at most (then the history is read whole, one page and an
+#: empty one): with a few steps, one poll holds everything and the next comes back empty.
+DRAIN_POLLS = 3
+#: One example: a conversation (and its stream); each step sends at most what ``drain`` does,
+#: or one activity, or reconnects a stream.
+cost = pytest.mark.cost(
+    per_example=Cost(conversations=1, requests=2, streams=1),
+    per_step=Cost(requests=DRAIN_POLLS + 2, activities=1, streams=1),
+)
 
 
 def _ids(activities: Sequence[dict[str, Any]]) -> list[Any]:
@@ -44,18 +56,19 @@ def _run_machine(
     end: bool = False,
 ) -> None:
     """Run the conversation machine at the run's fuzz level, judging ``judged``."""
+    from hypothesis import seed
     from hypothesis import strategies as st
     from hypothesis.stateful import (
         RuleBasedStateMachine,
+        get_state_machine_test,
         precondition,
         rule,
-        run_state_machine_as_test,
     )
 
     from conformance.strategies import hypothesis_settings, machine_activities
 
-    bot = profile.bot
-    activities = machine_activities((bot.error, bot.end, bot.slow, bot.many))
+    types = ("message", "event") if profile.fuzz.events else ("message",)
+    activities = machine_activities(profile.bot.triggers(), types)
     tokens = profile.supports("tokens")
     uploads = profile.supports("upload")
     reconnects = stream and profile.supports("reconnect")
@@ -66,7 +79,11 @@ def _run_machine(
         def __init__(self) -> None:
             super().__init__()
             self.client = make_client(request.node)
-            self.conversation = self.client.new_conversation()
+            try:
+                self.conversation = self.client.new_conversation()
+            except HarnessError as error:
+                self.client.close()
+                raise Inconclusive(error) from None
             self.auth = steps.credential(self.conversation)
             self.renew_at = self._renewal_time(self.conversation.expires_in)
             self.sent: list[str] = []  # ids answered to accepted sends, in order
@@ -77,7 +94,7 @@ def _run_machine(
             self.streams: list[StreamConnection] = []
             self.stream_watermark: str | None = None
             if stream:
-                self.streams.append(self._open(self.conversation.stream_url))
+                harnessed(lambda: self.streams.append(self._open(self.conversation.stream_url)))()
 
         # -- helpers ------------------------------------------------------------------------
         def check(self, rid: str, ok: bool, want: str, saw: str, ex: Sequence[Exchange]) -> None:
@@ -121,6 +138,7 @@ def _run_machine(
 
         # -- rules --------------------------------------------------------------------------
         @rule(activity=activities)
+        @harnessed
         def send(self, activity: dict[str, Any]) -> None:
             answer = self.client.post_activity(
                 self.conversation.id, activity, auth=self.credential()
@@ -149,6 +167,7 @@ def _run_machine(
                 self.sent.append(body["id"])
 
         @rule()
+        @harnessed
         def poll(self) -> None:
             answer = self.client.get_activities(
                 self.conversation.id, auth=self.credential(), watermark=self.watermark
@@ -180,9 +199,10 @@ def _run_machine(
                 self.watermark = new
 
         @rule()
+        @harnessed
         def drain(self) -> None:
             """Poll until a page is empty, then compare what came with the whole history."""
-            for _ in range(20):
+            for _ in range(DRAIN_POLLS):
                 before = len(self.seen)
                 self.poll()
                 if len(self.seen) == before:
@@ -250,11 +270,13 @@ def _run_machine(
 
         @precondition(lambda self: stream)
         @rule()
+        @harnessed
         def read_stream(self) -> None:
             self._read(STREAM_READ)
 
         @precondition(lambda self: reconnects)
         @rule()
+        @harnessed
         def reconnect(self) -> None:
             """Drop the stream as a network failure would, frames still unread, and resume from
             the last watermark it delivered: what was unread must come again on the new stream.
@@ -276,11 +298,13 @@ def _run_machine(
 
         @precondition(lambda self: tokens and bool(self.conversation.token))
         @rule()
+        @harnessed
         def refresh(self) -> None:
             self._refresh("refreshing the token")
 
         @precondition(lambda self: uploads and not self.ended)
         @rule(content=st.binary(min_size=1, max_size=64))
+        @harnessed
         def upload(self, content: bytes) -> None:
             answer = self.client.upload(
                 self.conversation.id,
@@ -295,6 +319,7 @@ def _run_machine(
 
         @precondition(lambda self: end and not self.ended)
         @rule()
+        @harnessed
         def end_conversation(self) -> None:
             answer = self.client.post_activity(
                 self.conversation.id,
@@ -309,21 +334,16 @@ def _run_machine(
         def teardown(self) -> None:
             self.client.close()
 
-    remaining = None
-    with make_client(request.node) as probe:
-        remaining = probe.budget.remaining
-    run_state_machine_as_test(
-        ConversationMachine,
-        settings=hypothesis_settings(
-            fuzz["level"],
-            machine=True,
-            database=fuzz["database"],
-            shrink=fuzz["shrink"],
-            budget=None if remaining is None else max(1, remaining // 8),
-        ),
+    settings = hypothesis_settings(
+        fuzz["level"], machine=True, database=fuzz["database"], shrink=fuzz["shrink"]
     )
+    machine_test = get_state_machine_test(ConversationMachine, settings=settings)
+    if fuzz["seed"] is not None:
+        machine_test = seed(fuzz["seed"])(machine_test)
+    run_inconclusive_aware(machine_test)
 
 
+@cost
 @requirement("DL-POLL-005", "DL-POLL-006", "DL-POLL-007")
 def test_machine_polling_loses_nothing_and_repeats_nothing(
     request: pytest.FixtureRequest,
@@ -337,6 +357,7 @@ def test_machine_polling_loses_nothing_and_repeats_nothing(
     _run_machine(request, dl_fuzz, dl_example_client, dl_profile, judged)
 
 
+@cost
 @requirement("DL-STREAM-007", "DL-RECON-003")
 def test_machine_streams_deliver_once_in_order_across_reconnects(
     request: pytest.FixtureRequest,
@@ -350,6 +371,7 @@ def test_machine_streams_deliver_once_in_order_across_reconnects(
     _run_machine(request, dl_fuzz, dl_example_client, dl_profile, judged, stream=True)
 
 
+@cost
 @requirement("DL-EOC-003")
 def test_machine_sends_after_end_are_refused(
     request: pytest.FixtureRequest,
@@ -362,6 +384,7 @@ def test_machine_sends_after_end_are_refused(
     _run_machine(request, dl_fuzz, dl_example_client, dl_profile, {"DL-EOC-003"}, end=True)
 
 
+@cost
 @requirement("DL-EOC-007")
 def test_machine_sends_after_end_are_accepted_when_forwarded(
     request: pytest.FixtureRequest,

@@ -5,21 +5,28 @@ The sources disagree on what follows an endOfConversation; the profile names the
 is certified under. ``eoc_refuse`` (the seeds' normative text): afterwards neither side may send.
 ``eoc_forward`` (the notes, the live service): the activity is passed on, the conversation
 goes on.
+
+The rules about what follows the client's endOfConversation share one ended conversation (the
+``ended`` lane): its first test says something, posts the endOfConversation (the answer is what
+DL-EOC-001 judges) and leaves both ids in the lane's state; the others judge what comes after.
 """
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
 import pytest
 
 from conformance import expect
-from conformance.client import DirectLineClient, UploadFile
+from conformance.client import Conversation, DirectLineClient, UploadFile
 from conformance.errors import PreconditionFailed
 from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement
+cost = pytest.mark.cost
+ended_lane = pytest.mark.lane("ended")
+from_bot = steps.from_bot
 
 
 def end_of_conversation(**fields: object) -> dict:
@@ -31,16 +38,44 @@ def is_end(activity: dict) -> bool:
     return activity.get("type") == "endOfConversation"
 
 
-def from_bot(activity: dict) -> bool:
-    sender = activity.get("from")
-    return isinstance(sender, dict) and sender.get("id") != steps.USER_ID
+def said_before_the_end(
+    client: DirectLineClient, conversation: Conversation, state: dict[str, Any]
+) -> str:
+    """The id of what the lane said before its end (said now when nothing was: precondition)."""
+    if "said" not in state:
+        state["said"] = steps.send(
+            client, conversation, steps.event(steps.unique_text("before end"))
+        )
+    return str(state["said"])
+
+
+@pytest.fixture
+def ended(
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_lane_state: dict[str, Any]
+) -> str:
+    """The id of the lane's endOfConversation (posted now when no test did yet: precondition)."""
+    said_before_the_end(dl_client, dl_conversation, dl_lane_state)
+    if "ended" not in dl_lane_state:
+        dl_lane_state["ended"] = steps.send(
+            dl_client, dl_conversation, end_of_conversation(), what="posting endOfConversation"
+        )
+    return str(dl_lane_state["ended"])
 
 
 @pytest.mark.smoke
+@ended_lane
+@cost(requests=2, activities=2)
 @requirement("DL-EOC-001")
-def test_end_of_conversation_answers_200_with_id(dl_client: DirectLineClient) -> None:
+def test_end_of_conversation_answers_200_with_id(
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_lane_state: dict[str, Any]
+) -> None:
     """Posting an endOfConversation answers 200 with the activity's id."""
-    conversation = dl_client.new_conversation()
+    said_before_the_end(dl_client, dl_conversation, dl_lane_state)
+    if "ended" in dl_lane_state:
+        raise PreconditionFailed(
+            "could not test: the lane's conversation was ended before this test, its first one"
+        )
+    conversation = dl_conversation
     answer = dl_client.post_activity(
         conversation.id, end_of_conversation(), auth=steps.credential(conversation)
     )
@@ -52,16 +87,21 @@ def test_end_of_conversation_answers_200_with_id(dl_client: DirectLineClient) ->
         f"body {body!r:.200}",
         [answer],
     )
+    dl_lane_state["ended"] = body["id"]
 
 
+@ended_lane
+@cost(requests=1, pagings=1)
 @requirement("DL-EOC-002")
-def test_get_still_works_after_end(dl_client: DirectLineClient) -> None:
+def test_get_still_works_after_end(
+    dl_client: DirectLineClient,
+    dl_conversation: Conversation,
+    dl_lane_state: dict[str, Any],
+    ended: str,
+) -> None:
     """After the end, GET answers 200 and returns the activities, the endOfConversation too."""
-    conversation = dl_client.new_conversation()
-    said = steps.send(dl_client, conversation, steps.message(steps.unique_text("before end")))
-    ended = steps.send(
-        dl_client, conversation, end_of_conversation(), what="posting endOfConversation"
-    )
+    conversation = dl_conversation
+    said = str(dl_lane_state["said"])
     answer = dl_client.get_activities(conversation.id, auth=steps.credential(conversation))
     expect.status(answer, 200, what="GET activities after endOfConversation")
     activities, _, pages = dl_client.collect_activities(
@@ -70,18 +110,21 @@ def test_get_still_works_after_end(dl_client: DirectLineClient) -> None:
     ids = [a.get("id") for a in activities]
     expect.that(
         said in ids and ended in ids,
-        f"the history holds the message {said!r} and the endOfConversation {ended!r}",
+        f"the history holds the activity {said!r} and the endOfConversation {ended!r}",
         f"activity ids {ids!r}",
         [answer, *pages],
     )
 
 
+@ended_lane
+@cost(requests=1, pagings=2)
 @requirement("DL-EOC-003")
-def test_sends_after_client_end_are_refused(dl_client: DirectLineClient) -> None:
+def test_sends_after_client_end_are_refused(
+    dl_client: DirectLineClient, dl_conversation: Conversation, ended: str
+) -> None:
     """After the client's endOfConversation, a send is refused with a 4xx and an ErrorResponse,
     and nothing is recorded."""
-    conversation = dl_client.new_conversation()
-    steps.send(dl_client, conversation, end_of_conversation(), what="posting endOfConversation")
+    conversation = dl_conversation
     before = steps.history(dl_client, conversation)
     refused = dl_client.post_activity(
         conversation.id,
@@ -99,6 +142,7 @@ def test_sends_after_client_end_are_refused(dl_client: DirectLineClient) -> None
     )
 
 
+@cost(conversations=1, requests=3, activities=1, waits=1)
 @requirement("DL-EOC-004")
 def test_sends_after_bot_end_are_refused(dl_client: DirectLineClient, dl_profile: Profile) -> None:
     """After the bot's endOfConversation, a send from the client is refused with a 4xx and an
@@ -127,11 +171,14 @@ def test_sends_after_bot_end_are_refused(dl_client: DirectLineClient, dl_profile
     expect.error_response(refused)
 
 
+@ended_lane
+@cost(requests=1)
 @requirement("DL-EOC-005")
-def test_upload_after_end_is_refused(dl_client: DirectLineClient) -> None:
+def test_upload_after_end_is_refused(
+    dl_client: DirectLineClient, dl_conversation: Conversation, ended: str
+) -> None:
     """After the end, an upload is refused with a 4xx too."""
-    conversation = dl_client.new_conversation()
-    steps.send(dl_client, conversation, end_of_conversation(), what="posting endOfConversation")
+    conversation = dl_conversation
     refused = dl_client.upload(
         conversation.id,
         [UploadFile("after-end.txt", b"uploaded after the end\n", "text/plain")],
@@ -141,6 +188,7 @@ def test_upload_after_end_is_refused(dl_client: DirectLineClient) -> None:
     expect.status(refused, range(400, 500), what="uploading after endOfConversation")
 
 
+@cost(conversations=1, requests=3, streams=1, activities=1)
 @requirement("DL-EOC-006")
 def test_end_reaches_a_connected_stream(dl_client: DirectLineClient, dl_profile: Profile) -> None:
     """The endOfConversation activity is delivered on a connected WebSocket stream."""
@@ -164,14 +212,15 @@ def test_end_reaches_a_connected_stream(dl_client: DirectLineClient, dl_profile:
         )
 
 
+@ended_lane
+@cost(requests=1, activities=1, pagings=1)
 @requirement("DL-EOC-007")
-def test_forward_reading_keeps_the_conversation_going(dl_client: DirectLineClient) -> None:
+def test_forward_reading_keeps_the_conversation_going(
+    dl_client: DirectLineClient, dl_conversation: Conversation, ended: str
+) -> None:
     """Under the forward reading, the endOfConversation is recorded like any activity and later
     sends are accepted."""
-    conversation = dl_client.new_conversation()
-    ended = steps.send(
-        dl_client, conversation, end_of_conversation(), what="posting endOfConversation"
-    )
+    conversation = dl_conversation
     later = dl_client.post_activity(
         conversation.id,
         steps.message(steps.unique_text("after end")),
@@ -187,18 +236,21 @@ def test_forward_reading_keeps_the_conversation_going(dl_client: DirectLineClien
     )
 
 
+@ended_lane
+@cost(conversations=1, requests=2, activities=1)
 @requirement("DL-EOC-008")
-def test_end_of_one_conversation_leaves_another_alone(dl_client: DirectLineClient) -> None:
-    """Ending one conversation does not affect another."""
-    ended = dl_client.new_conversation()
+def test_end_of_one_conversation_leaves_another_alone(
+    dl_client: DirectLineClient, ended: str
+) -> None:
+    """Ending one conversation (the lane's) does not affect another."""
     other = dl_client.new_conversation()
-    steps.send(dl_client, ended, end_of_conversation(), what="posting endOfConversation")
     answer = dl_client.post_activity(
         other.id, steps.message(steps.unique_text("other")), auth=steps.credential(other)
     )
     expect.status(answer, range(200, 300), what="sending to another conversation")
 
 
+@cost(conversations=1, requests=1, activities=1, waits=2)
 @requirement("DL-EOC-009")
 def test_bot_messages_after_its_end_are_not_delivered(
     dl_client: DirectLineClient, dl_profile: Profile
@@ -219,14 +271,15 @@ def test_bot_messages_after_its_end_are_not_delivered(
         raise PreconditionFailed(
             f"could not test: the bot sent no endOfConversation within {timeout:g} s"
         )
-    deadline = time.monotonic() + timeout
-    while True:
-        activities = steps.history(dl_client, conversation)
-        end_index = next(i for i, a in enumerate(activities) if is_end(a) and from_bot(a))
-        late = [a for a in activities[end_index + 1 :] if from_bot(a)]
-        if late or time.monotonic() >= deadline:
-            break
-        time.sleep(0.2)
+
+    def after_the_end(acts: list[dict]) -> list[dict]:
+        end = next((i for i, a in enumerate(acts) if is_end(a) and from_bot(a)), len(acts))
+        return [a for a in acts[end + 1 :] if from_bot(a)]
+
+    watched = steps.wait_for_history(
+        dl_client, conversation, lambda acts: bool(after_the_end(acts)), timeout=timeout
+    )
+    late = after_the_end(watched)
     expect.that(
         not late,
         f"no bot activity after the bot's endOfConversation (watched {timeout:g} s)",
@@ -235,12 +288,15 @@ def test_bot_messages_after_its_end_are_not_delivered(
     )
 
 
+@ended_lane
+@cost(requests=1)
 @requirement("DL-EOC-011")
-def test_refusal_after_end_is_not_401_403_404(dl_client: DirectLineClient) -> None:
+def test_refusal_after_end_is_not_401_403_404(
+    dl_client: DirectLineClient, dl_conversation: Conversation, ended: str
+) -> None:
     """The refusal after the end is not 401, 403 or 404, which the official client reads as bad
     credentials, an expired token or an ended poll."""
-    conversation = dl_client.new_conversation()
-    steps.send(dl_client, conversation, end_of_conversation(), what="posting endOfConversation")
+    conversation = dl_conversation
     refused = dl_client.post_activity(
         conversation.id,
         steps.message(steps.unique_text("after end")),

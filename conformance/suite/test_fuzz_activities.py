@@ -1,10 +1,12 @@
 """Property-based tests of sending activities: generated activities (conformance.strategies)
-sent to a fresh conversation per example, judged on the send answer and the recorded copy.
+sent to a conversation, judged on the send answer and the recorded copy.
 
 Each property runs its own Hypothesis loop inside the test (the level comes from the run's
-settings: ``--dl-fuzz ci|live``). Every example gets its own client, recorder and conversation,
-so a failure shows the exchanges of the shrunk example (with curl lines, secrets redacted) and
-Hypothesis's falsifying example and ``@reproduce_failure`` blob.
+settings: ``--dl-fuzz ci|live``, see conformance.suite.fuzzing). Every example gets its own
+client and recorder (and, at the ci level, its own conversation), so a failure shows the
+exchanges of the shrunk example (with curl lines, secrets redacted) and Hypothesis's falsifying
+example and ``@reproduce_failure`` blob. What may be generated comes from the profile's
+``[fuzz]`` table (the longest text, whether events may reach the bot).
 """
 
 from __future__ import annotations
@@ -15,17 +17,20 @@ from typing import Any
 import pytest
 
 from conformance import expect
-from conformance.client import Conversation, DirectLineClient
+from conformance.client import DirectLineClient
 from conformance.expect import describe_status
+from conformance.plan import Cost
 from conformance.profile import Profile
 from conformance.suite import steps
+from conformance.suite.fuzzing import ExampleConversations, harnessed, run_inconclusive_aware
 
 requirement = pytest.mark.requirement
-
-#: How many fuzz tests share a limited conversation budget (each gets its part).
-BUDGET_SHARES = 8
+cost = pytest.mark.cost
 
 ExampleClient = Callable[[pytest.Item], DirectLineClient]
+#: The most sends of one example of the unique-ids property.
+BATCH = 4
+Check = Callable[[DirectLineClient, ExampleConversations, Any], None]
 
 #: Always tried first (Hypothesis explicit examples): the edges every run must cover.
 SEED_ACTIVITIES: tuple[dict[str, Any], ...] = (
@@ -41,8 +46,19 @@ SEED_ACTIVITIES: tuple[dict[str, Any], ...] = (
 
 
 def _triggers(profile: Profile) -> tuple[str, ...]:
-    bot = profile.bot
-    return (bot.error, bot.end, bot.slow, bot.many)
+    return profile.bot.triggers()
+
+
+def _types(profile: Profile) -> tuple[str, ...]:
+    return ("message", "event") if profile.fuzz.events else ("message",)
+
+
+def _valid(profile: Profile) -> Any:
+    from conformance.strategies import valid_activities
+
+    return valid_activities(
+        _triggers(profile), types=_types(profile), max_text=profile.fuzz.max_text
+    )
 
 
 def _fuzz(
@@ -50,37 +66,33 @@ def _fuzz(
     fuzz: dict[str, Any],
     make_client: ExampleClient,
     strategy: Any,
-    check: Callable[[DirectLineClient, Any], None],
+    check: Check,
     explicit: Sequence[Any] = (),
 ) -> None:
-    """Run ``check(client, value)`` for the ``explicit`` values, then generated ones, each with
-    its own client."""
+    """Run ``check(client, conversations, value)`` for the ``explicit`` values, then generated
+    ones, each with its own client; the first harness error ends the test as an error."""
     from hypothesis import example as explicit_example
-    from hypothesis import given
+    from hypothesis import given, seed
 
     from conformance.strategies import hypothesis_settings
 
-    with make_client(request.node) as probe:
-        remaining = probe.budget.remaining
-    budget = None if remaining is None else max(1, remaining // BUDGET_SHARES)
+    conversations = ExampleConversations(fuzz["level"])
 
-    @hypothesis_settings(
-        fuzz["level"], database=fuzz["database"], budget=budget, shrink=fuzz["shrink"]
-    )
+    @hypothesis_settings(fuzz["level"], database=fuzz["database"], shrink=fuzz["shrink"])
     @given(strategy)
+    @harnessed
     def example(value: Any) -> None:
         with make_client(request.node) as client:
-            check(client, value)
+            check(client, conversations, value)
 
     for value in explicit:
         example = explicit_example(value)(example)
-    example()
+    if fuzz["seed"] is not None:
+        example = seed(fuzz["seed"])(example)
+    run_inconclusive_aware(example)
 
 
-def _start(client: DirectLineClient) -> Conversation:
-    return client.new_conversation()
-
-
+@cost(per_example=Cost(requests=1, activities=1), example_conversation=True)
 @requirement("DL-SEND-001", "DL-ERR-004")
 def test_generated_activity_is_accepted_with_an_id(
     request: pytest.FixtureRequest,
@@ -89,10 +101,11 @@ def test_generated_activity_is_accepted_with_an_id(
     dl_profile: Profile,
 ) -> None:
     """Any valid generated activity is accepted with a 2xx ResourceResponse id, never a 500."""
-    from conformance.strategies import valid_activities
 
-    def check(client: DirectLineClient, activity: dict[str, Any]) -> None:
-        conversation = _start(client)
+    def check(
+        client: DirectLineClient, conversations: ExampleConversations, activity: dict[str, Any]
+    ) -> None:
+        conversation = conversations.get(client)
         answer = client.post_activity(
             conversation.id, activity, auth=steps.credential(conversation)
         )
@@ -109,7 +122,7 @@ def test_generated_activity_is_accepted_with_an_id(
             body, "resource-response", [answer], requirement="DL-SEND-001", what="the answer"
         )
 
-    _fuzz(request, dl_fuzz, dl_example_client, valid_activities(_triggers(dl_profile)), check)
+    _fuzz(request, dl_fuzz, dl_example_client, _valid(dl_profile), check)
 
 
 def _same(field: str, sent: dict[str, Any], recorded: dict[str, Any], rid: str, ex: Any) -> None:
@@ -118,6 +131,7 @@ def _same(field: str, sent: dict[str, Any], recorded: dict[str, Any], rid: str, 
         expect.equal(recorded.get(field), sent[field], field, ex, requirement=rid)
 
 
+@cost(per_example=Cost(requests=3, activities=1), example_conversation=True, explicit=1)
 @requirement(
     "DL-SEND-003",
     "DL-ACT-001",
@@ -136,10 +150,11 @@ def test_generated_activity_comes_back_intact(
     """A generated activity comes back by GET under its id with the same type, text,
     channelData, value, attachments and from, and every delivered activity has the fields the
     channel adds."""
-    from conformance.strategies import valid_activities
 
-    def check(client: DirectLineClient, activity: dict[str, Any]) -> None:
-        conversation = _start(client)
+    def check(
+        client: DirectLineClient, conversations: ExampleConversations, activity: dict[str, Any]
+    ) -> None:
+        conversation = conversations.get(client)
         activity_id = steps.send(client, conversation, activity)
         activities = steps.history(client, conversation)
         shown = client.recorder.exchanges[-3:]
@@ -187,12 +202,13 @@ def test_generated_activity_comes_back_intact(
         request,
         dl_fuzz,
         dl_example_client,
-        valid_activities(_triggers(dl_profile)),
+        _valid(dl_profile),
         check,
         explicit=SEED_ACTIVITIES,
     )
 
 
+@cost(per_example=Cost(requests=BATCH, activities=BATCH), example_conversation=True)
 @requirement("DL-SEND-002")
 def test_generated_sends_answer_unique_ids(
     request: pytest.FixtureRequest,
@@ -205,8 +221,12 @@ def test_generated_sends_answer_unique_ids(
 
     from conformance.strategies import machine_activities
 
-    def check(client: DirectLineClient, batch: list[dict[str, Any]]) -> None:
-        conversation = _start(client)
+    def check(
+        client: DirectLineClient,
+        conversations: ExampleConversations,
+        batch: list[dict[str, Any]],
+    ) -> None:
+        conversation = conversations.get(client)
         ids = [steps.send(client, conversation, activity) for activity in batch]
         repeated = sorted({i for i in ids if ids.count(i) > 1})
         expect.that(
@@ -217,10 +237,12 @@ def test_generated_sends_answer_unique_ids(
             requirement="DL-SEND-002",
         )
 
-    batches = st.lists(machine_activities(_triggers(dl_profile)), min_size=2, max_size=5)
+    one = machine_activities(_triggers(dl_profile), _types(dl_profile))
+    batches = st.lists(one, min_size=2, max_size=BATCH)
     _fuzz(request, dl_fuzz, dl_example_client, batches, check)
 
 
+@cost(per_example=Cost(requests=1, activities=1), example_conversation=True)
 @requirement("DL-SEND-007", "DL-SEND-008", "DL-ERR-001", "DL-ERR-004")
 def test_generated_invalid_activity_is_refused(
     request: pytest.FixtureRequest,
@@ -231,9 +253,13 @@ def test_generated_invalid_activity_is_refused(
     type, is refused with 400 and an ErrorResponse, never a 500."""
     from conformance.strategies import invalid_activities
 
-    def check(client: DirectLineClient, case: tuple[str, dict[str, Any]]) -> None:
+    def check(
+        client: DirectLineClient,
+        conversations: ExampleConversations,
+        case: tuple[str, dict[str, Any]],
+    ) -> None:
         fault, activity = case
-        conversation = _start(client)
+        conversation = conversations.get(client)
         answer = client.post_activity(
             conversation.id, activity, auth=steps.credential(conversation)
         )

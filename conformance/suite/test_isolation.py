@@ -2,11 +2,13 @@
 (authentication page § Secrets and tokens, receive page § Receive activities via WebSocket).
 
 Every check uses the token start answered for conversation A against conversation B and accepts
-401 or 403 (decision 6 of the catalog).
+401 or 403 (decision 6 of the catalog). A is the ``isolation`` lane's conversation, B a second
+one the lane starts once; the test refreshing A's token comes last.
 """
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
@@ -15,44 +17,61 @@ from conformance import expect
 from conformance.client import Conversation, DirectLineClient, UploadFile
 from conformance.errors import PreconditionFailed, StreamRefused
 from conformance.evidence import Exchange
+from conformance.plan import Cost
 from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement
+cost = pytest.mark.cost
+isolation_lane = pytest.mark.lane("isolation")
+#: Conversation B, started once for the lane.
+SECOND = Cost(conversations=1, requests=1)
 
 REFUSED = (403, 401)
 
-
 token_of = steps.start_token
+ids = steps.ids_of
 
 
-def two_conversations(client: DirectLineClient) -> tuple[Conversation, str, Conversation]:
-    """Conversation A with its start token, and another conversation B."""
-    first = client.new_conversation()
-    return first, token_of(first), client.new_conversation()
-
-
-def ids(activities: list[dict]) -> list[object]:
-    return [a.get("id") for a in activities]
+@pytest.fixture
+def two(
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_lane_state: dict[str, Any]
+) -> tuple[Conversation, str, Conversation]:
+    """Conversation A (the lane's) with its start token, and another conversation B."""
+    if "b" not in dl_lane_state:
+        dl_client.meter.starting_lane = True  # the lane's cost, once (lane_once in the plan)
+        try:
+            dl_lane_state["b"] = dl_client.new_conversation()
+        finally:
+            dl_client.meter.starting_lane = False
+    return dl_conversation, token_of(dl_conversation), dl_lane_state["b"]
 
 
 def unchanged(before: list[dict], after: list[dict], what: Exchange) -> None:
     expect.equal(ids(after), ids(before), "B's activity ids after the refused request", [what])
 
 
+@isolation_lane
+@cost(requests=2, activities=1, lane_once=SECOND)
 @requirement("DL-ISO-001")
-def test_token_of_a_cannot_read_b(dl_client: DirectLineClient) -> None:
+def test_token_of_a_cannot_read_b(
+    dl_client: DirectLineClient, two: tuple[Conversation, str, Conversation]
+) -> None:
     """A's start token cannot read B's activities (403, 401 tolerated)."""
-    _a, token, b = two_conversations(dl_client)
-    steps.send(dl_client, b, steps.message(steps.unique_text("private to B")))
+    _a, token, b = two
+    steps.send(dl_client, b, steps.event(steps.unique_text("private to B")))
     answer = dl_client.get_activities(b.id, auth=token)
     expect.status(answer, *REFUSED, what="GET B's activities with A's token")
 
 
+@isolation_lane
+@cost(requests=1, pagings=2, lane_once=SECOND)
 @requirement("DL-ISO-002")
-def test_token_of_a_cannot_post_to_b(dl_client: DirectLineClient) -> None:
+def test_token_of_a_cannot_post_to_b(
+    dl_client: DirectLineClient, two: tuple[Conversation, str, Conversation]
+) -> None:
     """A's start token cannot post to B (403, 401 tolerated), and nothing is recorded in B."""
-    _a, token, b = two_conversations(dl_client)
+    _a, token, b = two
     before = steps.history(dl_client, b)
     answer = dl_client.post_activity(
         b.id, steps.message(steps.unique_text("from A's token")), auth=token
@@ -61,18 +80,26 @@ def test_token_of_a_cannot_post_to_b(dl_client: DirectLineClient) -> None:
     unchanged(before, steps.history(dl_client, b), answer)
 
 
+@isolation_lane
+@cost(requests=1, lane_once=SECOND)
 @requirement("DL-ISO-003")
-def test_token_of_a_cannot_reconnect_to_b(dl_client: DirectLineClient) -> None:
+def test_token_of_a_cannot_reconnect_to_b(
+    dl_client: DirectLineClient, two: tuple[Conversation, str, Conversation]
+) -> None:
     """A's start token cannot reconnect to B (403, 401 tolerated)."""
-    _a, token, b = two_conversations(dl_client)
+    _a, token, b = two
     answer = dl_client.reconnect(b.id, auth=token)
     expect.status(answer, *REFUSED, what="reconnecting to B with A's token")
 
 
+@isolation_lane
+@cost(requests=1, pagings=2, lane_once=SECOND)
 @requirement("DL-ISO-004")
-def test_token_of_a_cannot_upload_to_b(dl_client: DirectLineClient) -> None:
+def test_token_of_a_cannot_upload_to_b(
+    dl_client: DirectLineClient, two: tuple[Conversation, str, Conversation]
+) -> None:
     """A's start token cannot upload to B (403, 401 tolerated), and nothing is recorded in B."""
-    _a, token, b = two_conversations(dl_client)
+    _a, token, b = two
     before = steps.history(dl_client, b)
     answer = dl_client.upload(
         b.id,
@@ -97,18 +124,22 @@ def with_conversation(stream_url: str, old: str, new: str) -> str | None:
     return urlunsplit(parts._replace(path=path))
 
 
+@isolation_lane
+@cost(requests=5, streams=2, activities=2, lane_once=SECOND)
 @requirement("DL-ISO-005")
 def test_stream_url_of_a_gives_no_access_to_b(
-    dl_client: DirectLineClient, dl_profile: Profile
+    dl_client: DirectLineClient, two: tuple[Conversation, str, Conversation], dl_profile: Profile
 ) -> None:
     """A's stream URL with B's id put in its path is refused, and A's stream never carries B's
-    activities."""
-    a, token, b = two_conversations(dl_client)
-    if not a.stream_url:
+    activities (A's stream URL a fresh one, from a reconnect, where the profile has it)."""
+    a, token, b = two
+    url = fresh_stream_url(dl_client, a, token) if dl_profile.supports("reconnect") else None
+    url = url or a.stream_url
+    if not url:
         raise PreconditionFailed(
             "could not test: the start answer has no streamUrl", exchange=a.answer
         )
-    forged = with_conversation(a.stream_url, a.id, b.id)
+    forged = with_conversation(url, a.id, b.id)
     if forged is not None:
         try:
             stream = dl_client.open_stream(forged, timeout=dl_profile.timings.request_timeout)
@@ -121,9 +152,6 @@ def test_stream_url_of_a_gives_no_access_to_b(
                     f"the handshake succeeded ({stream.exchange.status}): a socket on B",
                     [stream.exchange],
                 )
-    url = a.stream_url
-    if dl_profile.supports("reconnect"):
-        url = fresh_stream_url(dl_client, a, token)
     b_text = steps.unique_text("only for B")
     a_text = steps.unique_text("only for A")
     with dl_client.open_stream(url, timeout=dl_profile.timings.request_timeout) as stream:
@@ -166,10 +194,14 @@ def fresh_stream_url(client: DirectLineClient, conversation: Conversation, token
     return url
 
 
+@isolation_lane
+@cost(requests=4, lane_once=SECOND)
 @requirement("DL-ISO-006")
-def test_refreshed_token_of_a_stays_scoped_to_a(dl_client: DirectLineClient) -> None:
+def test_refreshed_token_of_a_stays_scoped_to_a(
+    dl_client: DirectLineClient, two: tuple[Conversation, str, Conversation]
+) -> None:
     """A refreshed token of A works on A and is refused on B (read and post)."""
-    a, token, b = two_conversations(dl_client)
+    a, token, b = two
     refreshed = dl_client.refresh_token(auth=token)
     body = expect.precondition(refreshed, "refreshing A's token")
     new_token = body.get("token") if isinstance(body, dict) else None

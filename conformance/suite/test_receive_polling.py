@@ -3,6 +3,11 @@
 
 The watermark is the heart of polling: paging by the watermarks the service returns yields every
 recorded activity exactly once, in record order, and nothing already delivered comes back.
+
+Most tests share the ``polling`` lane's conversation: each judges its own activities (found by
+the ids its sends answered, or from the watermark it took), never the whole history. The test
+that needs the conversation quiet comes first; the ones needing a fresh conversation, a user
+joining, or an endOfConversation have their own.
 """
 
 from __future__ import annotations
@@ -16,18 +21,19 @@ from conformance import expect
 from conformance.client import Conversation, DirectLineClient
 from conformance.errors import PreconditionFailed, StreamClosed
 from conformance.evidence import Exchange
+from conformance.plan import HISTORY_PAGES
 from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement
+cost = pytest.mark.cost
+polling_lane = pytest.mark.lane("polling")
 
 #: Most pages a test reads while paging (a service that never answers an empty page is stopped).
-MAX_PAGES = 10
-
-
-def event(name: str) -> dict[str, Any]:
-    """An ``event`` activity: the echo bot does not answer it, so the history stays quiet."""
-    return {"type": "event", "name": name, "from": {"id": steps.USER_ID}, "value": name}
+MAX_PAGES = HISTORY_PAGES
+event = steps.event
+ids_of = steps.ids_of
+from_bot = steps.from_bot
 
 
 def read_page(
@@ -56,20 +62,21 @@ def page_through(
     activities: list[dict[str, Any]] = []
     exchanges: list[Exchange] = []
     current = watermark
-    for _ in range(MAX_PAGES):
-        answer, batch, new = read_page(client, conversation, current)
-        exchanges.append(answer)
-        if not batch:
-            break
-        activities.extend(batch)
-        if not isinstance(new, str):
-            break
-        current = new
+    client.meter.pagings += 1
+    client.meter.paging = True
+    try:
+        for _ in range(MAX_PAGES):
+            answer, batch, new = read_page(client, conversation, current)
+            exchanges.append(answer)
+            if not batch:
+                break
+            activities.extend(batch)
+            if not isinstance(new, str):
+                break
+            current = new
+    finally:
+        client.meter.paging = False
     return activities, current, exchanges
-
-
-def ids_of(activities: list[Any]) -> list[Any]:
-    return [a.get("id") for a in activities if isinstance(a, dict)]
 
 
 def expect_whole_history(answer: Exchange, said: str) -> None:
@@ -84,11 +91,6 @@ def expect_whole_history(answer: Exchange, said: str) -> None:
         f"activity ids {ids!r}",
         [answer],
     )
-
-
-def from_bot(activity: dict[str, Any]) -> bool:
-    sender = activity.get("from")
-    return isinstance(sender, dict) and sender.get("id") != steps.USER_ID
 
 
 def no_string_watermark(page: Exchange) -> None:
@@ -110,22 +112,28 @@ def no_string_watermark(page: Exchange) -> None:
 
 
 @pytest.mark.smoke
+@polling_lane
+@cost(requests=2, activities=1)
 @requirement("DL-POLL-001")
-def test_get_answers_an_activity_set(dl_client: DirectLineClient) -> None:
+def test_get_answers_an_activity_set(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """GET activities answers 200 with an ActivitySet (``activities`` array, ``watermark``)."""
-    conversation = dl_client.new_conversation()
-    steps.send(dl_client, conversation, steps.message(steps.unique_text("poll")))
+    conversation = dl_conversation
+    steps.send(dl_client, conversation, event(steps.unique_text("poll")))
     answer = dl_client.get_activities(conversation.id, auth=steps.credential(conversation))
     expect.status(answer, 200, what="GET activities")
     body = expect.json_object(answer)
     expect.conforms(body, "activity-set", [answer], what="the GET answer")
 
 
+@polling_lane
+@cost(requests=2, activities=1)
 @requirement("DL-POLL-002")
-def test_watermark_is_a_string(dl_client: DirectLineClient) -> None:
+def test_watermark_is_a_string(dl_client: DirectLineClient, dl_conversation: Conversation) -> None:
     """Once something is recorded, the GET answer's ``watermark`` is a string (``"3"``, not 3)."""
-    conversation = dl_client.new_conversation()
-    steps.send(dl_client, conversation, steps.message(steps.unique_text("watermark")))
+    conversation = dl_conversation
+    steps.send(dl_client, conversation, event(steps.unique_text("watermark")))
     answer = dl_client.get_activities(conversation.id, auth=steps.credential(conversation))
     expect.precondition(answer, "GET activities")
     body = expect.json_object(answer)
@@ -138,54 +146,63 @@ def test_watermark_is_a_string(dl_client: DirectLineClient) -> None:
     )
 
 
+@polling_lane
+@cost(requests=3, activities=3, pagings=1)
 @requirement("DL-POLL-003")
-def test_paging_yields_the_whole_history_oldest_first(dl_client: DirectLineClient) -> None:
+def test_paging_yields_the_whole_history_oldest_first(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """Paging from no watermark by the returned watermarks yields every sent activity, oldest
     first."""
-    conversation = dl_client.new_conversation()
-    texts = [steps.unique_text(f"history {n}") for n in range(1, 4)]
-    for text in texts:
-        steps.send(dl_client, conversation, steps.message(text))
+    conversation = dl_conversation
+    sent = [
+        steps.send(dl_client, conversation, event(steps.unique_text(f"history {n}")))
+        for n in range(1, 4)
+    ]
     activities, _, pages = page_through(dl_client, conversation)
-    seen: list[str] = []
-    for activity in activities:
-        text = activity.get("text")
-        if text in texts and not from_bot(activity) and text not in seen:
-            seen.append(text)
-    expect.equal(seen, texts, "the client's messages found by paging, in order", pages)
+    seen = list(dict.fromkeys(i for i in ids_of(activities) if i in sent))
+    expect.equal(seen, sent, "the client's activities found by paging, in order", pages)
 
 
+@polling_lane
+@cost(requests=2, activities=2, pagings=1)
 @requirement("DL-POLL-004")
-def test_own_activities_come_under_the_answered_ids(dl_client: DirectLineClient) -> None:
+def test_own_activities_come_under_the_answered_ids(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """The client's own activities are in the history under the ids the sends answered."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     sent = {}
     for n in (1, 2):
         text = steps.unique_text(f"own {n}")
-        sent[steps.send(dl_client, conversation, steps.message(text))] = text
+        sent[steps.send(dl_client, conversation, event(text))] = text
     activities = steps.history(dl_client, conversation)
     by_id = {a.get("id"): a for a in activities}
     for activity_id, text in sent.items():
         found = by_id.get(activity_id)
         expect.that(
-            found is not None and found.get("text") == text,
-            f"the activity {activity_id!r} with text {text!r} in the history",
+            found is not None and found.get("value") == text,
+            f"the event {activity_id!r} with value {text!r} in the history",
             "no activity with that id"
             if found is None
-            else f"that id holds text {found.get('text')!r}",
+            else f"that id holds value {found.get('value')!r}",
             dl_client.recorder.exchanges[-3:],
         )
 
 
+@polling_lane
+@cost(requests=3, activities=2, pagings=1)
 @requirement("DL-POLL-005")
-def test_watermark_returns_only_newer_activities(dl_client: DirectLineClient) -> None:
+def test_watermark_returns_only_newer_activities(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """With ``watermark=W`` only activities recorded after W come back: nothing re-delivered."""
-    conversation = dl_client.new_conversation()
-    steps.send(dl_client, conversation, steps.message(steps.unique_text("before")))
+    conversation = dl_conversation
+    steps.send(dl_client, conversation, event(steps.unique_text("before")))
     first, watermark, pages = page_through(dl_client, conversation)
     if not isinstance(watermark, str):
         no_string_watermark(pages[-1])
-    later = steps.send(dl_client, conversation, steps.message(steps.unique_text("after")))
+    later = steps.send(dl_client, conversation, event(steps.unique_text("after")))
     answer, batch, _ = read_page(dl_client, conversation, watermark)
     delivered = set(ids_of(first))
     again = [i for i in ids_of(batch) if i in delivered]
@@ -197,10 +214,14 @@ def test_watermark_returns_only_newer_activities(dl_client: DirectLineClient) ->
     )
 
 
+@polling_lane
+@cost(requests=5, activities=5, pagings=5)
 @requirement("DL-POLL-006")
-def test_paging_by_watermark_loses_nothing(dl_client: DirectLineClient) -> None:
+def test_paging_by_watermark_loses_nothing(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """Sends interleaved with polls by watermark: every activity is returned exactly once."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     sent: list[str] = []
     received: list[dict[str, Any]] = []
     exchanges: list[Exchange] = []
@@ -223,49 +244,15 @@ def test_paging_by_watermark_loses_nothing(dl_client: DirectLineClient) -> None:
     )
 
 
-@requirement("DL-POLL-007")
-def test_activities_come_in_record_order(dl_client: DirectLineClient, dl_profile: Profile) -> None:
-    """Activities come in the order they were recorded: each message, then the bot's reply,
-    before the next message is sent."""
-    conversation = dl_client.new_conversation()
-    order: list[tuple[str, str]] = []
-    for n in (1, 2, 3):
-        text = steps.unique_text(f"order {n}")
-        steps.send(dl_client, conversation, steps.message(text))
-        order.append(("user", text))
-        if dl_profile.supports("echo_bot"):
-            activities = steps.wait_for_history(
-                dl_client,
-                conversation,
-                lambda acts, text=text: any(from_bot(a) and a.get("text") == text for a in acts),
-                timeout=dl_profile.timings.delivery_timeout,
-            )
-            if not any(from_bot(a) and a.get("text") == text for a in activities):
-                raise PreconditionFailed(f"could not test: the bot did not echo {text!r}")
-            order.append(("bot", text))
-    activities, _, pages = page_through(dl_client, conversation)
-    returned: list[tuple[str, Any]] = []
-    seen_ids: set[Any] = set()
-    for activity in activities:
-        key = ("bot" if from_bot(activity) else "user", activity.get("text"))
-        if key in order and activity.get("id") not in seen_ids:
-            seen_ids.add(activity.get("id"))
-            returned.append(key)
-    expect.equal(
-        [f"{who}: {text}" for who, text in returned],
-        [f"{who}: {text}" for who, text in order],
-        "the messages and the bot's echoes, in the order GET returns them",
-        pages,
-    )
-
-
+@polling_lane
+@cost(requests=5, activities=2, pagings=1)
 @requirement("DL-POLL-008")
 def test_nothing_new_gives_an_empty_set_and_a_working_watermark(
-    dl_client: DirectLineClient,
+    dl_client: DirectLineClient, dl_conversation: Conversation
 ) -> None:
     """With nothing new, ``activities`` is empty, and the watermark of that answer works as well
     as the one it was asked with."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     steps.send(dl_client, conversation, event(steps.unique_text("first")))
     _, watermark, pages = page_through(dl_client, conversation)
     if not isinstance(watermark, str):
@@ -284,10 +271,14 @@ def test_nothing_new_gives_an_empty_set_and_a_working_watermark(
     )
 
 
+@polling_lane
+@cost(requests=2, activities=2, pagings=1)
 @requirement("DL-POLL-009")
-def test_typing_is_not_returned_by_get(dl_client: DirectLineClient) -> None:
+def test_typing_is_not_returned_by_get(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """A ``typing`` activity is never returned by GET."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     typing_id = steps.send(
         dl_client,
         conversation,
@@ -311,6 +302,7 @@ def test_typing_is_not_returned_by_get(dl_client: DirectLineClient) -> None:
     )
 
 
+@cost(conversations=1, requests=3, activities=1, streams=1, pagings=1)
 @requirement("DL-POLL-010")
 def test_conversation_update_never_reaches_the_client(
     dl_client: DirectLineClient, dl_profile: Profile
@@ -350,6 +342,7 @@ def test_conversation_update_never_reaches_the_client(
     )
 
 
+@cost(conversations=1, requests=4, activities=3, pagings=1)
 @requirement("DL-POLL-011")
 def test_end_event_and_custom_types_are_returned(dl_client: DirectLineClient) -> None:
     """``event``, custom-type and ``endOfConversation`` activities are returned by GET."""
@@ -380,10 +373,14 @@ def test_end_event_and_custom_types_are_returned(dl_client: DirectLineClient) ->
     )
 
 
+@polling_lane
+@cost(requests=2, activities=1)
 @requirement("DL-POLL-012")
-def test_unknown_watermark_is_400_or_ignored(dl_client: DirectLineClient) -> None:
+def test_unknown_watermark_is_400_or_ignored(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """A watermark the service never issued is refused with 400 or treated as absent."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     said = steps.send(dl_client, conversation, event(steps.unique_text("zzz")))
     answer = dl_client.get_activities(
         conversation.id, auth=steps.credential(conversation), watermark="zzz"
@@ -393,10 +390,14 @@ def test_unknown_watermark_is_400_or_ignored(dl_client: DirectLineClient) -> Non
         expect_whole_history(answer, said)
 
 
+@polling_lane
+@cost(requests=2, activities=1)
 @requirement("DL-POLL-013")
-def test_empty_watermark_is_treated_as_absent(dl_client: DirectLineClient) -> None:
+def test_empty_watermark_is_treated_as_absent(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """``GET …/activities?watermark=`` (empty) answers as if no watermark was given."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     said = steps.send(dl_client, conversation, event(steps.unique_text("empty watermark")))
     answer = dl_client.get_activities(
         conversation.id, auth=steps.credential(conversation), watermark=""
@@ -405,6 +406,45 @@ def test_empty_watermark_is_treated_as_absent(dl_client: DirectLineClient) -> No
     expect_whole_history(answer, said)
 
 
+@polling_lane
+@cost(requests=3, activities=3, waits=3, pagings=1)
+@requirement("DL-POLL-007")
+def test_activities_come_in_record_order(
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
+) -> None:
+    """Activities come in the order they were recorded: each message, then the bot's reply
+    (where the profile says the bot replies), before the next message is sent."""
+    conversation = dl_conversation
+    order: list[str] = []  # ids, in the order they were recorded
+    for n in (1, 2, 3):
+        text = steps.unique_text(f"order {n}")
+        said = steps.send(dl_client, conversation, steps.message(text))
+        order.append(said)
+        if dl_profile.supports("echo_bot"):
+
+            def replied(acts: list[dict[str, Any]], said: str = said) -> bool:
+                return any(a.get("replyToId") == said and from_bot(a) for a in acts)
+
+            activities = steps.wait_for_history(
+                dl_client, conversation, replied, timeout=dl_profile.timings.delivery_timeout
+            )
+            replies = [a for a in activities if a.get("replyToId") == said and from_bot(a)]
+            if not replies:
+                raise PreconditionFailed(
+                    f"could not test: the bot did not reply to {said!r} (DL-BOT-001 judges that)"
+                )
+            order.append(replies[0].get("id"))
+    activities, _, pages = page_through(dl_client, conversation)
+    returned = list(dict.fromkeys(i for i in ids_of(activities) if i in order))
+    expect.equal(
+        returned,
+        order,
+        "the ids of the messages and of the bot's replies, in the order GET returns them",
+        pages,
+    )
+
+
+@cost(conversations=1, requests=2)
 @requirement("DL-POLL-014")
 def test_fresh_conversation_answers_200(dl_client: DirectLineClient) -> None:
     """GET on a conversation that has recorded nothing yet answers 200 with an activities array."""

@@ -4,6 +4,9 @@ reference § Get Conversation Information).
 A reconnect answers a fresh token and stream URL for the same conversation; with a watermark the
 new stream replays what came after it, without one only what is recorded afterwards. One socket
 per conversation (DL-STREAM-013): the old socket is closed before the new one is opened.
+
+The tests share the ``reconnect`` lane's conversation (a reconnect changes nothing a later test
+relies on), but the one replaying what a dropped socket missed, which needs the start's stream.
 """
 
 from __future__ import annotations
@@ -22,17 +25,12 @@ from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement
+cost = pytest.mark.cost
+reconnect_lane = pytest.mark.lane("reconnect")
 
 Activities = list[dict[str, Any]]
-
-
-def event(name: str) -> dict[str, Any]:
-    """An ``event`` activity: the echo bot does not answer it."""
-    return {"type": "event", "name": name, "from": {"id": steps.USER_ID}, "value": name}
-
-
-def ids_of(activities: Activities) -> list[Any]:
-    return [a.get("id") for a in activities]
+event = steps.event
+ids_of = steps.ids_of
 
 
 def reconnect(
@@ -78,10 +76,14 @@ def watermark_after(
 
 
 @pytest.mark.smoke
+@reconnect_lane
+@cost(requests=1)
 @requirement("DL-RECON-001")
-def test_reconnect_answers_the_same_conversation(dl_client: DirectLineClient) -> None:
+def test_reconnect_answers_the_same_conversation(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """Reconnect answers 200 with the same ``conversationId``, a ``token`` and a ``streamUrl``."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     answer = dl_client.reconnect(conversation.id, auth=steps.credential(conversation))
     expect.status(answer, 200, what="reconnecting")
     body = expect.json_object(answer)
@@ -91,15 +93,15 @@ def test_reconnect_answers_the_same_conversation(dl_client: DirectLineClient) ->
     )
 
 
+@reconnect_lane
+@cost(requests=2, streams=1)
 @requirement("DL-RECON-002")
 def test_reconnect_stream_url_is_connectable(
-    dl_client: DirectLineClient, dl_profile: Profile
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
 ) -> None:
-    """The reconnect ``streamUrl`` opens as a WebSocket (after the old socket is closed)."""
-    conversation = dl_client.new_conversation()
-    if conversation.stream_url:
-        dl_client.open_stream(conversation.stream_url).close()
-    answer, body = reconnect(dl_client, conversation)
+    """The reconnect ``streamUrl`` opens as a WebSocket (no other socket of the conversation
+    open)."""
+    answer, body = reconnect(dl_client, dl_conversation)
     steps.expect_stream_opens(
         dl_client,
         body["streamUrl"],
@@ -109,6 +111,7 @@ def test_reconnect_stream_url_is_connectable(
     )
 
 
+@cost(conversations=1, requests=7, streams=2, activities=3, pagings=1)
 @requirement("DL-RECON-003")
 def test_reconnect_with_watermark_replays_what_was_missed(
     dl_client: DirectLineClient, dl_profile: Profile
@@ -141,12 +144,14 @@ def test_reconnect_with_watermark_replays_what_was_missed(
     )
 
 
+@reconnect_lane
+@cost(requests=4, streams=1, activities=2)
 @requirement("DL-RECON-004")
 def test_reconnect_without_watermark_streams_only_what_follows(
-    dl_client: DirectLineClient, dl_profile: Profile
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
 ) -> None:
     """Without a watermark the new stream carries only what is recorded after the reconnect."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     old = steps.send(dl_client, conversation, event(steps.unique_text("before reconnect")))
     answer, body = reconnect(dl_client, conversation)
     with dl_client.open_stream(body["streamUrl"]) as stream:
@@ -163,10 +168,14 @@ def test_reconnect_without_watermark_streams_only_what_follows(
     )
 
 
+@reconnect_lane
+@cost(requests=3, activities=2, pagings=2)
 @requirement("DL-RECON-005")
-def test_reconnect_keeps_the_history(dl_client: DirectLineClient) -> None:
+def test_reconnect_keeps_the_history(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """After a reconnect, GET still returns the earlier activities."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     for n in (1, 2):
         steps.send(dl_client, conversation, event(steps.unique_text(f"kept {n}")))
     before = ids_of(steps.history(dl_client, conversation))
@@ -180,12 +189,14 @@ def test_reconnect_keeps_the_history(dl_client: DirectLineClient) -> None:
     )
 
 
+@reconnect_lane
+@cost(requests=2)
 @requirement("DL-RECON-006")
 def test_reconnect_works_with_token_and_secret(
-    dl_client: DirectLineClient, dl_profile: Profile
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
 ) -> None:
     """Reconnect answers 200 with the conversation's token and with the secret."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     if not conversation.token:
         raise PreconditionFailed(
             "could not test: the start answer has no token", exchange=conversation.answer
@@ -206,12 +217,14 @@ def test_reconnect_works_with_token_and_secret(
     expect.status(with_secret, 200, what="reconnecting with the secret")
 
 
+@reconnect_lane
+@cost(requests=4, activities=1)
 @requirement("DL-RECON-007")
 def test_reconnect_token_authorizes_the_conversation(
-    dl_client: DirectLineClient, dl_profile: Profile
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
 ) -> None:
     """The token reconnect answers can send to, read and refresh the conversation."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     answer, body = reconnect(dl_client, conversation)
     token = body.get("token")
     if not isinstance(token, str) or not token:
@@ -229,11 +242,15 @@ def test_reconnect_token_authorizes_the_conversation(
         expect.status(refreshed, 200, what="refreshing the reconnect token")
 
 
+@reconnect_lane
+@cost(requests=1)
 @requirement("DL-RECON-008")
-def test_empty_watermark_on_reconnect_is_absent(dl_client: DirectLineClient) -> None:
+def test_empty_watermark_on_reconnect_is_absent(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """``GET /conversations/{id}?watermark=`` (empty, as the official client sends it)
     answers 200 like a reconnect without a watermark."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     answer = dl_client.reconnect(conversation.id, auth=steps.credential(conversation), watermark="")
     expect.status(answer, 200, what="reconnecting with an empty watermark=")
     body = expect.json_object(answer)

@@ -16,8 +16,13 @@ from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement
+cost = pytest.mark.cost
+#: Tests sharing one conversation: each finds its own activities by the ids its sends answered.
+send_lane = pytest.mark.lane("send")
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+#: Sends whose ids must all differ (DL-SEND-002).
+UNIQUE_SENDS = 10
 
 
 def _post_raw(client: DirectLineClient, conversation: Conversation, body: str) -> Exchange:
@@ -46,10 +51,14 @@ def _recorded(
 
 
 @pytest.mark.smoke
+@send_lane
+@cost(requests=1, activities=1)
 @requirement("DL-SEND-001")
-def test_send_answers_2xx_with_resource_response(dl_client: DirectLineClient) -> None:
+def test_send_answers_2xx_with_resource_response(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """A send of a message answers 2xx with a ResourceResponse ``{"id": <non-empty string>}``."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     answer = dl_client.post_activity(
         conversation.id,
         steps.message(steps.unique_text("send")),
@@ -60,23 +69,26 @@ def test_send_answers_2xx_with_resource_response(dl_client: DirectLineClient) ->
     expect.conforms(body, "resource-response", [answer], what="the send answer")
 
 
+@send_lane
+@cost(requests=UNIQUE_SENDS, activities=UNIQUE_SENDS)
 @requirement("DL-SEND-002")
-def test_send_ids_are_unique(dl_client: DirectLineClient) -> None:
-    """The ids answered by 20 sends to one conversation are all different."""
-    conversation = dl_client.new_conversation()
+def test_send_ids_are_unique(dl_client: DirectLineClient, dl_conversation: Conversation) -> None:
+    """The ids answered by 10 sends to one conversation are all different."""
+    conversation = dl_conversation
     ids = [
-        steps.send(dl_client, conversation, steps.message(steps.unique_text(f"unique {n}")))
-        for n in range(20)
+        steps.send(dl_client, conversation, steps.event(steps.unique_text(f"unique {n}")))
+        for n in range(UNIQUE_SENDS)
     ]
     repeated = sorted({i for i in ids if ids.count(i) > 1})
     expect.that(
         not repeated,
-        "20 sends answer 20 different ids",
+        f"{UNIQUE_SENDS} sends answer {UNIQUE_SENDS} different ids",
         f"{len(set(ids))} different ids; repeated: {repeated!r}",
-        dl_client.recorder.exchanges[-20:],
+        dl_client.recorder.exchanges[-UNIQUE_SENDS:],
     )
 
 
+@cost(conversations=1, requests=5, activities=1, streams=1)
 @requirement("DL-SEND-003")
 def test_sent_activity_is_recorded_under_its_id(
     dl_client: DirectLineClient, dl_profile: Profile
@@ -113,10 +125,14 @@ def test_sent_activity_is_recorded_under_its_id(
     )
 
 
+@send_lane
+@cost(requests=4, activities=4)
 @requirement("DL-SEND-004")
-def test_activities_of_any_type_are_accepted(dl_client: DirectLineClient) -> None:
+def test_activities_of_any_type_are_accepted(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """``message``, ``typing``, ``event`` (with a name) and a custom type are all accepted."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     kinds = [
         steps.message(steps.unique_text("any type")),
         steps.typing(),
@@ -130,20 +146,27 @@ def test_activities_of_any_type_are_accepted(dl_client: DirectLineClient) -> Non
         expect.status(answer, range(200, 300), what=f"sending a {activity['type']!r} activity")
 
 
+@send_lane
+@cost(requests=1)
 @requirement("DL-SEND-005")
-def test_body_that_is_not_json_answers_400(dl_client: DirectLineClient) -> None:
+def test_body_that_is_not_json_answers_400(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """A body that is not JSON is refused with 400 and an ErrorResponse."""
-    conversation = dl_client.new_conversation()
-    answer = _post_raw(dl_client, conversation, '{"type":')
+    answer = _post_raw(dl_client, dl_conversation, '{"type":')
     expect.status(answer, 400, what="sending a body that is not JSON")
     expect.error_response(answer)
 
 
+@send_lane
+@cost(requests=3)
 @requirement("DL-SEND-006")
-def test_array_or_non_object_answers_400(dl_client: DirectLineClient) -> None:
+def test_array_or_non_object_answers_400(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """One activity per request: an array of activities, a JSON string or number is refused
     with 400."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     one = steps.message(steps.unique_text("in an array"))
     bodies = {
         "an array of two activities": json.dumps([one, one]),
@@ -155,10 +178,14 @@ def test_array_or_non_object_answers_400(dl_client: DirectLineClient) -> None:
         expect.status(answer, 400, what=f"sending {what}")
 
 
+@send_lane
+@cost(requests=1)
 @requirement("DL-SEND-007")
-def test_activity_without_type_answers_400(dl_client: DirectLineClient) -> None:
+def test_activity_without_type_answers_400(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """An activity without ``type`` is refused with 400."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     answer = dl_client.post_activity(
         conversation.id,
         {"text": steps.unique_text("no type"), "from": {"id": steps.USER_ID}},
@@ -167,10 +194,14 @@ def test_activity_without_type_answers_400(dl_client: DirectLineClient) -> None:
     expect.status(answer, 400, what="sending an activity without type")
 
 
+@send_lane
+@cost(requests=2)
 @requirement("DL-SEND-008")
-def test_fields_of_the_wrong_type_answer_400(dl_client: DirectLineClient) -> None:
+def test_fields_of_the_wrong_type_answer_400(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """Fields of the wrong JSON type (``"text": 5``, ``"from": "u"``) are refused with 400."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     bodies = {
         '"text": 5': {"type": "message", "from": {"id": steps.USER_ID}, "text": 5},
         '"from": "u"': {"type": "message", "from": steps.USER_ID, "text": "from as a string"},
@@ -182,11 +213,15 @@ def test_fields_of_the_wrong_type_answer_400(dl_client: DirectLineClient) -> Non
         expect.status(answer, 400, what=f"sending an activity with {what}")
 
 
+@send_lane
+@cost(requests=3, activities=1)
 @requirement("DL-SEND-009")
-def test_140k_characters_accepted_and_kept(dl_client: DirectLineClient) -> None:
+def test_140k_characters_accepted_and_kept(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """An activity under 150K characters of JSON (a 140,000-character text) is accepted and
     comes back intact."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     head = steps.unique_text("long")
     text = head + " " + ("0123456789" * 14_000)[: 140_000 - len(head) - 1]
     answer = dl_client.post_activity(
@@ -212,13 +247,15 @@ def test_140k_characters_accepted_and_kept(dl_client: DirectLineClient) -> None:
     )
 
 
+@send_lane
+@cost(requests=1)
 @requirement("DL-SEND-010")
 def test_over_256k_characters_refused_with_4xx(
-    dl_client: DirectLineClient, dl_profile: Profile
+    dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
 ) -> None:
     """An activity over 256K characters (a 300,000-character text) is refused with a 4xx and an
     ErrorResponse: never a 5xx, never a hang."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     text = ("abcdefghij" * 30_000)[:300_000]
     timeout = dl_profile.timings.request_timeout
     try:
@@ -235,12 +272,16 @@ def test_over_256k_characters_refused_with_4xx(
     expect.error_response(answer)
 
 
+@send_lane
+@cost(requests=3, activities=1)
 @requirement("DL-SEND-011")
-def test_attachments_by_url_are_kept(dl_client: DirectLineClient) -> None:
+def test_attachments_by_url_are_kept(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """Attachments given by ``http``, ``https`` and ``data:`` URL are accepted and kept on the
     activity (a ``data:`` URL may be rehosted: the attachment is still there, with a
     contentUrl)."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     sent = [
         {
             "contentType": "image/png",
@@ -298,10 +339,14 @@ def test_attachments_by_url_are_kept(dl_client: DirectLineClient) -> None:
             )
 
 
+@send_lane
+@cost(requests=3, activities=1)
 @requirement("DL-SEND-012")
-def test_unknown_fields_are_accepted(dl_client: DirectLineClient) -> None:
+def test_unknown_fields_are_accepted(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """Unknown fields are accepted and do not break the activity."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     text = steps.unique_text("unknown fields")
     activity = steps.message(
         text, **{"x-custom": {"nested": [1, "two", {"three": True}]}, "conformanceExtra": 7}
@@ -323,10 +368,14 @@ def test_unknown_fields_are_accepted(dl_client: DirectLineClient) -> None:
     )
 
 
+@send_lane
+@cost(requests=1, activities=1)
 @requirement("DL-SEND-013")
-def test_send_answers_exactly_200(dl_client: DirectLineClient) -> None:
+def test_send_answers_exactly_200(
+    dl_client: DirectLineClient, dl_conversation: Conversation
+) -> None:
     """A send answers exactly 200."""
-    conversation = dl_client.new_conversation()
+    conversation = dl_conversation
     answer = dl_client.post_activity(
         conversation.id,
         steps.message(steps.unique_text("exactly 200")),

@@ -19,11 +19,12 @@ from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement
+cost = pytest.mark.cost
+#: The clients of each test share one conversation: each finds its activities by id.
+multi_lane = pytest.mark.lane("multi")
 
 #: How many sends DL-MULTI-003 makes at once (the catalog's number).
 CONCURRENT_SENDS = 20
-#: Seconds between two reads of the history while waiting for activities.
-POLL_INTERVAL = 0.2
 
 
 def expect_reads(
@@ -36,9 +37,8 @@ def expect_reads(
 ) -> None:
     """``client`` (reading with ``auth``) finds the activity ``wanted`` within ``timeout``."""
     seen = steps.wait_for_history(
-        client, conversation, lambda acts: wanted in ids(acts), timeout=timeout, auth=auth,
-        interval=POLL_INTERVAL,
-    )  # fmt: skip
+        client, conversation, lambda acts: wanted in ids(acts), timeout=timeout, auth=auth
+    )
     expect.that(
         wanted in ids(seen),
         f"{who} reads the activity {wanted!r}",
@@ -47,8 +47,7 @@ def expect_reads(
     )
 
 
-def ids(activities: list[dict[str, Any]]) -> list[Any]:
-    return [a.get("id") for a in activities]
+ids = steps.ids_of
 
 
 def sender(activity: dict[str, Any] | None) -> Any:
@@ -56,15 +55,19 @@ def sender(activity: dict[str, Any] | None) -> Any:
     return found.get("id") if isinstance(found, dict) else None
 
 
+@multi_lane
+@cost(requests=2, activities=2, waits=2)
 @requirement("DL-MULTI-001")
 def test_secret_and_token_clients_see_each_other(
-    dl_client_factory: Callable[[], DirectLineClient], dl_profile: Profile
+    dl_client_factory: Callable[[], DirectLineClient],
+    dl_conversation: Conversation,
+    dl_profile: Profile,
 ) -> None:
     """Two clients of one conversation, one with the secret and one with the token, see each
     other's activities."""
     with_secret = dl_client_factory()
     with_token = dl_client_factory()
-    conversation = with_secret.new_conversation()
+    conversation = dl_conversation
     token = steps.credential(conversation)
     from_secret = steps.send(
         with_secret,
@@ -85,6 +88,8 @@ def test_secret_and_token_clients_see_each_other(
     expect_reads(with_secret, conversation, SECRET, from_token, "the secret client", timeout)
 
 
+@multi_lane
+@cost(requests=3, activities=3, pagings=1)
 @requirement("DL-MULTI-002")
 def test_one_client_speaks_for_several_users(
     dl_client: DirectLineClient, dl_conversation: Conversation
@@ -109,14 +114,18 @@ def test_one_client_speaks_for_several_users(
     )
 
 
+@multi_lane
+@cost(requests=CONCURRENT_SENDS, activities=CONCURRENT_SENDS, waits=1, pagings=2)
 @requirement("DL-MULTI-003")
 def test_concurrent_sends_are_all_recorded_once_in_one_order(
-    dl_client_factory: Callable[[], DirectLineClient], dl_profile: Profile
+    dl_client_factory: Callable[[], DirectLineClient],
+    dl_conversation: Conversation,
+    dl_profile: Profile,
 ) -> None:
     """Concurrent sends to one conversation are all recorded with unique ids, and every reader
-    sees them in one order."""
+    sees them in one order (sends paced per conversation where the profile says so)."""
     owner = dl_client_factory()
-    conversation = owner.new_conversation()
+    conversation = dl_conversation
     token = steps.credential(conversation)
     senders = [dl_client_factory() for _ in range(CONCURRENT_SENDS)]
     texts = [steps.unique_text(f"concurrent {n}") for n in range(CONCURRENT_SENDS)]
@@ -151,7 +160,6 @@ def test_concurrent_sends_are_all_recorded_once_in_one_order(
         conversation,
         lambda acts: wanted <= set(ids(acts)),
         timeout=dl_profile.timings.delivery_timeout,
-        interval=POLL_INTERVAL,
         auth=token,
     )
     mine = [a for a in seen if a.get("id") in wanted]

@@ -20,6 +20,9 @@ from conformance.evidence import Exchange
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement
+cost = pytest.mark.cost
+#: Every upload test uses one conversation: each finds its upload by the id answered.
+upload_lane = pytest.mark.lane("upload")
 
 #: The user the uploads speak for (not steps.USER_ID, so from.id shows it came from ``userId``).
 UPLOADER = "dl_conformance_uploader"
@@ -50,18 +53,30 @@ def upload(
 
 
 def uploaded_activity(
-    client: DirectLineClient, conversation: Conversation, answer: Exchange, what: str
+    client: DirectLineClient,
+    conversation: Conversation,
+    answer: Exchange,
+    what: str,
+    *,
+    rule: str | None = None,
 ) -> dict[str, Any] | None:
-    """The recorded activity of an accepted upload (precondition: 2xx with an id); None when the
-    history has no activity under that id (the caller judges that)."""
-    body = expect.precondition(answer, what)
-    activity_id = body.get("id") if isinstance(body, dict) else None
-    if not isinstance(activity_id, str) or not activity_id:
-        raise PreconditionFailed(
-            f"could not test: {what} answered {answer.status} without an id "
-            "(DL-UPLOAD-001 judges that)",
-            exchange=answer,
-        )
+    """The recorded activity of an upload; None when the history has no activity under the id
+    answered (the caller judges that).
+
+    The upload is what the calling test's rule is about, so its refusal fails that rule
+    (``rule``: another rule instead, when the upload only sets the stage); a 2xx without an id
+    fails DL-UPLOAD-001 (the calling test's own rule is then inconclusive).
+    """
+    expect.status(answer, range(200, 300), requirement=rule, what=what)
+    body = expect.json_object(answer, requirement=rule)
+    activity_id = body.get("id")
+    expect.that(
+        isinstance(activity_id, str) and activity_id != "",
+        f"{what}: a 2xx answer with the activity's id",
+        f"{answer.status} with body {answer.text.strip()[:120]!r}",
+        [answer],
+        requirement="DL-UPLOAD-001",
+    )
     activities = steps.history(client, conversation)
     return next((a for a in activities if a.get("id") == activity_id), None)
 
@@ -90,6 +105,8 @@ def expect_recorded(
 
 
 @pytest.mark.smoke
+@upload_lane
+@cost(requests=1, activities=1)
 @requirement("DL-UPLOAD-001")
 def test_single_file_upload_answers_2xx_with_id(
     dl_client: DirectLineClient, dl_conversation: Conversation
@@ -106,6 +123,8 @@ def test_single_file_upload_answers_2xx_with_id(
     )
 
 
+@upload_lane
+@cost(requests=1, activities=1, pagings=1)
 @requirement("DL-UPLOAD-002")
 def test_single_file_upload_records_a_message_with_it(
     dl_client: DirectLineClient, dl_conversation: Conversation
@@ -134,6 +153,8 @@ def test_single_file_upload_records_a_message_with_it(
     )
 
 
+@upload_lane
+@cost(requests=1, activities=1, pagings=1)
 @requirement("DL-UPLOAD-003")
 def test_multipart_activity_part_is_sent_with_the_files(
     dl_client: DirectLineClient, dl_conversation: Conversation
@@ -159,6 +180,8 @@ def test_multipart_activity_part_is_sent_with_the_files(
     )
 
 
+@upload_lane
+@cost(requests=1, activities=1, pagings=1)
 @requirement("DL-UPLOAD-004")
 def test_multipart_without_activity_part_sends_an_empty_message(
     dl_client: DirectLineClient, dl_conversation: Conversation
@@ -188,6 +211,8 @@ def test_multipart_without_activity_part_sends_an_empty_message(
     )
 
 
+@upload_lane
+@cost(requests=1)
 @requirement("DL-UPLOAD-005")
 def test_upload_without_user_id_is_refused(
     dl_client: DirectLineClient, dl_conversation: Conversation
@@ -198,13 +223,17 @@ def test_upload_without_user_id_is_refused(
     expect.error_response(answer)
 
 
+@upload_lane
+@cost(requests=2, activities=1, pagings=1)
 @requirement("DL-UPLOAD-006")
 def test_content_url_serves_the_uploaded_bytes(
     dl_client: DirectLineClient, dl_conversation: Conversation
 ) -> None:
     """An uploaded attachment's ``contentUrl`` serves the uploaded bytes unchanged."""
     answer = upload(dl_client, dl_conversation, [BINARY_FILE], single=True)
-    activity = uploaded_activity(dl_client, dl_conversation, answer, "uploading one file")
+    activity = uploaded_activity(
+        dl_client, dl_conversation, answer, "uploading one file", rule="DL-UPLOAD-001"
+    )
     found = attachments_of(activity)
     if not found:
         raise PreconditionFailed(
@@ -219,7 +248,7 @@ def test_content_url_serves_the_uploaded_bytes(
         [answer, *dl_client.recorder.exchanges[-1:]],
     )
     fetched = dl_client.request("GET", str(url), auth=None)
-    expect.status(fetched, 200, what="GET of the attachment's contentUrl")
+    expect.status(fetched, 200, what="GET of the attachment's contentUrl", api=False)
     body = fetched.response_body or b""
     expect.that(
         body == BINARY_FILE.content,
@@ -229,6 +258,8 @@ def test_content_url_serves_the_uploaded_bytes(
     )
 
 
+@upload_lane
+@cost(requests=1, activities=1, pagings=1)
 @requirement("DL-UPLOAD-007")
 def test_several_files_become_attachments_in_order(
     dl_client: DirectLineClient, dl_conversation: Conversation
@@ -249,6 +280,8 @@ def test_several_files_become_attachments_in_order(
     )
 
 
+@upload_lane
+@cost(requests=1, activities=1, pagings=1)
 @requirement("DL-UPLOAD-008")
 def test_official_client_form_gives_one_attachment_per_file(
     dl_client: DirectLineClient, dl_conversation: Conversation

@@ -23,8 +23,11 @@ from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement
+cost = pytest.mark.cost
 
 Activities = list[dict[str, Any]]
+event = steps.event
+ids_of = steps.ids_of
 
 
 def start(client: DirectLineClient, **kwargs: Any) -> Conversation:
@@ -36,15 +39,6 @@ def start(client: DirectLineClient, **kwargs: Any) -> Conversation:
             exchange=conversation.answer,
         )
     return conversation
-
-
-def event(name: str) -> dict[str, Any]:
-    """An ``event`` activity: the echo bot does not answer it."""
-    return {"type": "event", "name": name, "from": {"id": steps.USER_ID}, "value": name}
-
-
-def ids_of(activities: Activities) -> list[Any]:
-    return [a.get("id") for a in activities]
 
 
 def has_ids(*wanted: str) -> Callable[[Activities], bool]:
@@ -70,6 +64,7 @@ def parse_frame(frame: str | bytes) -> Any:
         return None
 
 
+@cost(conversations=1, requests=2, streams=1)
 @requirement("DL-STREAM-001")
 def test_stream_url_upgrades_without_authorization(
     dl_client: DirectLineClient, dl_profile: Profile
@@ -88,6 +83,7 @@ def test_stream_url_upgrades_without_authorization(
 
 
 @pytest.mark.smoke
+@cost(conversations=1, requests=3, streams=1, activities=1)
 @requirement("DL-STREAM-002")
 def test_stream_messages_are_activity_sets(
     dl_client: DirectLineClient, dl_profile: Profile
@@ -158,6 +154,7 @@ def test_stream_messages_are_activity_sets(
                 )
 
 
+@cost(conversations=1, requests=3, streams=1, activities=1)
 @requirement("DL-STREAM-003")
 def test_own_and_bot_activities_arrive(dl_client: DirectLineClient, dl_profile: Profile) -> None:
     """Activities recorded while connected arrive: the client's own and the bot's."""
@@ -187,6 +184,7 @@ def test_own_and_bot_activities_arrive(dl_client: DirectLineClient, dl_profile: 
         )
 
 
+@cost(conversations=1, requests=4, streams=1, activities=2)
 @requirement("DL-STREAM-004")
 def test_activities_posted_before_connecting_come_first(
     dl_client: DirectLineClient, dl_profile: Profile
@@ -207,6 +205,7 @@ def test_activities_posted_before_connecting_come_first(
     )
 
 
+@cost(conversations=1, requests=3, streams=1, activities=1)
 @requirement("DL-STREAM-005")
 def test_typing_is_delivered_on_the_stream(
     dl_client: DirectLineClient, dl_profile: Profile
@@ -233,6 +232,7 @@ def test_typing_is_delivered_on_the_stream(
     )
 
 
+@cost(conversations=1, requests=3, streams=1, activities=1)
 @requirement("DL-STREAM-006")
 def test_empty_client_messages_are_ignored(
     dl_client: DirectLineClient, dl_profile: Profile
@@ -259,6 +259,7 @@ def test_empty_client_messages_are_ignored(
         )
 
 
+@cost(conversations=1, requests=5, streams=1, activities=3, pagings=1)
 @requirement("DL-STREAM-007")
 def test_no_duplicates_and_record_order(dl_client: DirectLineClient, dl_profile: Profile) -> None:
     """No activity is delivered twice on one stream, and stream order is record order (the
@@ -290,6 +291,7 @@ def test_no_duplicates_and_record_order(dl_client: DirectLineClient, dl_profile:
     )
 
 
+@cost(conversations=1, requests=5, streams=1, activities=2)
 @requirement("DL-STREAM-008")
 def test_stream_watermark_works_with_get(dl_client: DirectLineClient, dl_profile: Profile) -> None:
     """The stream's watermark given to GET returns exactly what came after it: nothing already
@@ -339,6 +341,7 @@ def _margin(profile: Profile) -> float:
 
 
 @pytest.mark.slow
+@cost(conversations=2, requests=4, streams=2, wait="stream_connect_window")
 @requirement("DL-STREAM-009")
 def test_stream_url_connectable_late_in_its_window(
     dl_client: DirectLineClient, dl_profile: Profile
@@ -371,6 +374,7 @@ def test_stream_url_connectable_late_in_its_window(
 
 
 @pytest.mark.slow
+@cost(conversations=1, requests=2, streams=1, wait="stream_connect_window")
 @requirement("DL-STREAM-010")
 def test_unused_stream_url_refused_after_its_window(
     dl_client: DirectLineClient, dl_profile: Profile
@@ -396,6 +400,7 @@ def test_unused_stream_url_refused_after_its_window(
         )
 
 
+@cost(conversations=1, requests=4, streams=1, activities=2, pagings=1)
 @requirement("DL-STREAM-011")
 def test_streamed_activities_are_available_by_get(
     dl_client: DirectLineClient, dl_profile: Profile
@@ -419,6 +424,7 @@ def test_streamed_activities_are_available_by_get(
     )
 
 
+@cost(conversations=1, requests=2, streams=1)
 @requirement("DL-STREAM-014")
 def test_tampered_stream_token_is_refused(dl_client: DirectLineClient, dl_profile: Profile) -> None:
     """A stream URL whose token ``t`` is altered is refused at the handshake (no 101)."""
