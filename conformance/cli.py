@@ -49,6 +49,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `... | head`: the reader has what it wanted; nothing failed
+        _silence_stdout()
+        return 0
+
+
+def _silence_stdout() -> None:
+    """After the reader of our output went away, send what is left to /dev/null so the
+    interpreter's final flush cannot fail (and print a traceback) either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def emit(text: str) -> bool:
+    """Print ``text``; False (quietly) when the reader has closed the pipe."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _silence_stdout()
+        return False
+    return True
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,11 +192,11 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(
                 item.flag,
                 dest=item.name,
-                metavar=item.metavar or ("{" + ",".join(item.choices) + "}" if item.choices else
-                                         item.name.upper()),
+                metavar=item.metavar or (None if item.choices else item.name.upper()),
+                choices=item.choices or None,
                 default=None,
                 help=item.help + env,
-            )  # fmt: skip
+            )
 
 
 def given_settings(options: argparse.Namespace) -> dict[str, Any]:
@@ -356,6 +376,8 @@ def default_workers(options: argparse.Namespace) -> str:
     """The -n to use when none is given: 8, or 0 (one process) for a small `-k` selection
     with no slow test, found by collecting the suite in this process first (the modules stay
     imported, so the run that follows collects again cheaply)."""
+    if getattr(options, "plan", None):
+        return "0"  # nothing runs: one process plans fastest
     if not options.k:
         return DEFAULT_WORKERS
     import pytest
@@ -438,8 +460,8 @@ def _compare(options: argparse.Namespace, extra: list[str]) -> int:
 
     base, new = load_report(options.base), load_report(options.new)
     comparison = compare_reports(base, new)
-    print(render(comparison, options.format))
-    return comparison.exit_status
+    emit(render(comparison, options.format))
+    return comparison.exit_status  # the comparison's, whether or not the reader read it all
 
 
 # -- profiles -----------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ target: it *meets* the rule (``pass``, ``unexpected-pass``), it *breaks* it (``f
 - **other change**: any other verdict change, e.g. ``fail -> expected-fail`` (an expectation was
   added), ``not-tested -> fail`` (never shown to hold: a newly exercised rule, not a regression),
   ``pass -> not-tested`` (deselected: a loss of coverage, not of conformance).
+- **informational change**: any verdict change of a rule either report lists as informational
+  (behaviour the target does not document): shown, never a regression.
 
 ``compare`` exits 1 when there is at least one regression, else 0; a missing, unreadable or
 invalid report is one line on stderr and exit 2 (see the CLI). Pure functions over the dicts.
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.errors import KitError
+from conformance.verdicts import Verdict
 
 __all__ = [
     "BROKEN",
@@ -38,8 +41,8 @@ __all__ = [
     "render",
 ]
 
-MET = frozenset({"pass", "unexpected-pass"})
-BROKEN = frozenset({"fail", "expected-fail"})
+MET = frozenset(v.value for v in Verdict if v.standing == "met")
+BROKEN = frozenset(v.value for v in Verdict if v.standing == "broke")
 #: Verdicts in NEW that turn a met requirement into a regression.
 _REGRESSED = BROKEN | {"error"}
 
@@ -71,6 +74,7 @@ class Comparison:
     added: list[Change] = field(default_factory=list)
     removed: list[Change] = field(default_factory=list)
     changed: list[Change] = field(default_factory=list)
+    informational: list[Change] = field(default_factory=list)
 
     @property
     def exit_status(self) -> int:
@@ -116,6 +120,14 @@ def load_report(path: str | Path) -> dict[str, Any]:
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ReportError(f"{path}: invalid report: {problems[0]}{more}")
+    seen: set[str] = set()
+    for row in data["requirements"]:
+        if row["id"] in seen:
+            raise ReportError(
+                f"{path}: invalid report: requirement {row['id']} is listed twice (which verdict "
+                "counts could hide a regression)"
+            )
+        seen.add(row["id"])
     return data
 
 
@@ -132,7 +144,9 @@ def compare_reports(base: dict[str, Any], new: dict[str, Any]) -> Comparison:
         if old["verdict"] == row["verdict"]:
             continue
         change = _change(row, old["verdict"], row["verdict"])
-        if old["verdict"] in MET and row["verdict"] in _REGRESSED:
+        if row.get("informational") or old.get("informational"):
+            result.informational.append(change)
+        elif old["verdict"] in MET and row["verdict"] in _REGRESSED:
             result.regressions.append(change)
         elif old["verdict"] in BROKEN | {"error"} and row["verdict"] in MET:
             result.fixes.append(change)
@@ -159,6 +173,7 @@ _SECTIONS = (
     ("added", "new requirements"),
     ("removed", "removed requirements"),
     ("changed", "other changes"),
+    ("informational", "informational changes (never a regression)"),
 )
 
 

@@ -308,9 +308,13 @@ class DirectLinePlugin:
 
     # -- target ---------------------------------------------------------------------------------
     def ensure_target(self) -> Target:
-        """The session's Target: the given URL (checked once), or the embedded reference server."""
+        """The session's Target: the given URL (checked once by the preflight, before the first
+        test that uses it; under pytest-xdist by the controller), or the embedded reference
+        server."""
         if self._target is None:
             self._target = self._guard(self._start_embedded if self.embedded else self._connect)
+            if not self.is_worker:
+                self.preflight()
         return self._target
 
     def _start_embedded(self) -> Target:
@@ -435,17 +439,25 @@ class DirectLinePlugin:
         return any(SUITE_PACKAGE in str(arg) for arg in self.config.args)
 
     # -- collection -----------------------------------------------------------------------------
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Before pytest-xdist reads the groups: every timing test in a group of its own, every
+        lane in one group (a lane's tests run one after another on one worker)."""
+        marked = [item for item in items if requirement_ids(item) or _in_suite(item)]
+        if marked:
+            schedule_timing_tests_first(items)
+            group_lanes(marked)
+
+    @pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
+    def pytest_collection_modifyitems_plan(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
+        """After ``-k`` and ``-m`` have deselected: mark what does not apply, plan the rest."""
         marked = [item for item in items if requirement_ids(item) or _in_suite(item)]
         if not marked:
             return
         self.active = True
         self._check_markers(marked)
-        schedule_timing_tests_first(items)
-        group_lanes(marked)
         profile = self.profile
         _ = self.expectations  # a bad expectations file stops the run before any test
         for item in marked:
@@ -461,8 +473,6 @@ class DirectLinePlugin:
         if self.plan_only:
             config.hook.pytest_deselected(items=list(items))
             items[:] = []
-        elif not self.is_worker:
-            self.preflight()
 
     def _check_markers(self, marked: list[pytest.Item]) -> None:
         problems = []
@@ -561,7 +571,7 @@ class DirectLinePlugin:
         self.plan_problems = self.plan.problems(self.profile, self.deadline_seconds)
         self.plan_only = bool(self.settings.get("plan")) or bool(self.plan_problems)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
+        if reporter is not None and not self.plan_only:
             reporter.write_line("")
             for line in self.describe_run():
                 reporter.write_line(line)
@@ -569,8 +579,8 @@ class DirectLinePlugin:
             self.preflight()
 
     def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
-        if not self.active or self.is_worker:
-            return []
+        if not self.active or self.is_worker or self.plan_only:
+            return []  # a run that only plans prints its plan once, at the end
         return self.describe_run()
 
     def describe_run(self) -> list[str]:

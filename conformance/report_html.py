@@ -15,7 +15,13 @@ import html
 from string import Template
 from typing import Any
 
-from conformance.report_markdown import LEVELS, VERDICT_ORDER, display_reason, group_by_page
+from conformance.report_markdown import (
+    LEVELS,
+    VERDICT_ORDER,
+    display_reason,
+    group_by_page,
+    must_act,
+)
 
 __all__ = ["render_html"]
 
@@ -170,7 +176,8 @@ _LEGEND = (
     "error: the harness could not judge (timeout, failed precondition); never a pass. "
     "expected-fail: failed, and listed in the expectations file. unexpected-pass: listed as "
     "expected to fail, but passed. not-applicable: the profile lacks a feature the rule needs. "
-    "not-tested: no test ran for it. MAY rules never fail a run."
+    "not-tested: no test ran for it. MAY rules, and rules the expectations file lists as "
+    "informational, never fail a run."
 )
 
 
@@ -186,12 +193,9 @@ def render_html(report: dict[str, Any]) -> str:
     # worst verdicts first, then spec page order: the failures are what the reader came for
     ordered = sorted(
         ((page, r) for page, rs in group_by_page(report["requirements"]).items() for r in rs),
-        key=lambda pr: _rank(pr[1]["verdict"]),
+        key=lambda pr: (not must_act(pr[1]), _rank(pr[1]["verdict"])),
     )
-    first_failure = next(
-        (r["id"] for _, r in ordered if r["verdict"] in ("fail", "unexpected-pass", "error")),
-        None,
-    )
+    first_failure = next((r["id"] for _, r in ordered if must_act(r)), None)
     rows = [_row(r, page, tests, opened=r["id"] == first_failure) for page, r in ordered]
     return _PAGE.substitute(
         title=e("Direct Line 3.0 conformance report"),

@@ -3,7 +3,9 @@ the kit's test functions) as its test list. Pure function over the redacted repo
 
 Mapping: pass -> passed; fail and unexpected-pass -> <failure>; error -> <error>;
 not-applicable and not-tested -> <skipped> with the reason; expected-fail -> <skipped>
-"expected failure: reason". Each testcase carries its level and verdict as properties.
+"expected failure: reason"; any verdict but pass of a rule the expectations file lists as
+informational -> <skipped> "informational (never fails the run): ...". Each testcase carries its
+level and verdict as properties.
 """
 
 from __future__ import annotations
@@ -48,7 +50,14 @@ def render_junit(report: dict[str, Any]) -> str:
         ET.SubElement(props, "property", name="level", value=r["level"])
         ET.SubElement(props, "property", name="verdict", value=r["verdict"])
         verdict, reason = r["verdict"], _clean(r["reason"])
-        if verdict in ("fail", "unexpected-pass"):
+        if r.get("informational") and verdict != "pass":
+            counts["skipped"] += 1
+            ET.SubElement(
+                case,
+                "skipped",
+                message=_clean(f"informational (never fails the run): {verdict}: {reason}"),
+            )
+        elif verdict in ("fail", "unexpected-pass"):
             counts["failures"] += 1
             message = reason or verdict
             if verdict == "unexpected-pass":

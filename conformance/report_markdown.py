@@ -85,7 +85,15 @@ def group_by_page(requirements: list[dict[str, Any]]) -> dict[str, list[dict[str
 
 def display_reason(row: dict[str, Any], tests: dict[str, dict[str, Any]]) -> str:
     """One line saying why: for a failure whose reason only repeats the bug report's heading
-    ("DL-X (MUST) title"), the expected and observed lines of its evidence instead."""
+    ("DL-X (MUST) title"), the expected and observed lines of its evidence instead; a rule the
+    expectations file lists as informational says so first."""
+    reason = _why(row, tests)
+    if row.get("informational") and row["verdict"] != "pass":
+        return _first_line(f"informational ({row['informational']}): {reason}")
+    return reason
+
+
+def _why(row: dict[str, Any], tests: dict[str, dict[str, Any]]) -> str:
     reason = _first_line(row["reason"])
     if row["verdict"] != "fail" or not reason.startswith(row["id"]):
         return reason
@@ -99,6 +107,11 @@ def display_reason(row: dict[str, Any], tests: dict[str, dict[str, Any]]) -> str
         if expected or observed:
             return _first_line("; ".join(x for x in (expected, observed) if x))
     return reason
+
+
+def must_act(row: dict[str, Any]) -> bool:
+    """Whether the reader must act on the verdict: it fails or stops the run."""
+    return row["verdict"] in ("fail", "unexpected-pass", "error") and not row.get("informational")
 
 
 def _verdict(verdict: str) -> str:

@@ -18,10 +18,11 @@ from conformance import __version__
 from conformance.client import (
     NOBODY,
     SECRET,
-    ConversationBudget,
+    Allowance,
     DirectLineClient,
-    RateLimiter,
+    Meter,
     RawAuth,
+    RunGovernor,
     UploadFile,
     parse_retry_after,
     stream_ws_url,
@@ -34,6 +35,7 @@ from conformance.errors import (
     TargetError,
     TargetTimeout,
     TargetUnreachable,
+    Violation,
 )
 from conformance.evidence import REDACTED
 
@@ -143,7 +145,7 @@ def test_start_conversation(make_client: Callable[..., DirectLineClient]) -> Non
     assert (target.last.method, str(target.last.url)) == ("POST", f"{BASE}/conversations")
     assert json.loads(target.last.content) == {"user": {"id": "u1"}, "locale": "en-US"}
     assert ex.status == 201 and client.recorder.exchanges == [ex]
-    assert client.budget.spent == 1
+    assert (client.meter.requests, client.meter.conversations) == (1, 1)
 
 
 @pytest.mark.parametrize(
@@ -220,11 +222,13 @@ def test_caller_headers_override_the_clients_in_any_case(
 def test_raw_post_to_conversations_spends_the_budget(
     make_client: Callable[..., DirectLineClient],
 ) -> None:
-    client = make_client(Target(ok({})), budget=ConversationBudget(1))
+    governor = RunGovernor(allowance=Allowance(conversations=1))
+    client = make_client(Target(ok({})), governor=governor)
     client.request("POST", "/conversations", content="{}")
     client.request("GET", "/conversations/c1/activities")
     with pytest.raises(BudgetExhausted):
         client.request("POST", f"{BASE}/conversations/")
+    assert client.meter.conversations == 1
 
 
 def test_http_errors_and_redirects_are_answers_not_exceptions(
@@ -294,7 +298,8 @@ def test_credentials_sent_and_tokens_received_are_redacted(
     text = client.redactor.redact(
         f"{THE_SECRET} {A_TOKEN} {STREAM_T} raw-credential-value Custom raw-credential-value"
     )
-    assert text == " ".join([REDACTED] * 5)  # the whole raw header value is registered too
+    # the credential of a raw header value is registered, its scheme word stays readable
+    assert text == " ".join([REDACTED] * 4) + f" Custom {REDACTED}"
 
 
 # --- failures to answer -----
@@ -404,7 +409,10 @@ def test_retry_after_is_capped_and_retries_are_limited(
     assert ex.status == 429
     assert len(target.requests) == 4 and len(client.recorder.exchanges) == 4
     assert fake_time.sleeps == [5.0, 5.0, 5.0]
-    assert client.budget.spent == 1
+    assert (client.meter.requests, client.meter.retries) == (1, 3)
+    assert [e.note for e in client.recorder.exchanges[:3]] == [
+        "answered 429: retried after 5 s (Retry-After)"
+    ] * 3
 
 
 def test_parse_retry_after_http_date() -> None:
@@ -424,67 +432,147 @@ def test_budget_exhausted_before_anything_is_sent(
     make_client: Callable[..., DirectLineClient],
 ) -> None:
     target = Target(ok({"conversationId": "c"}, status=201))
-    budget = ConversationBudget(1)
-    client = make_client(target, budget=budget)
+    client = make_client(target, governor=RunGovernor(allowance=Allowance(conversations=1)))
     client.start_conversation()
     with pytest.raises(BudgetExhausted, match="budget of this run is spent: 1 conversations"):
         client.new_conversation()
-    assert len(target.requests) == 1 and budget.remaining == 0
-    client.generate_token()  # tokens do not spend the budget
-    assert ConversationBudget(None).remaining is None
+    assert len(target.requests) == 1
+    client.start_conversation(auth="a-token-of-its-own")  # a token starts nothing new
+    client.get_activities("c")
 
 
-def test_budget_is_shared_between_clients(make_client: Callable[..., DirectLineClient]) -> None:
-    budget = ConversationBudget(2)
-    a = make_client(Target(ok({})), budget=budget)
-    b = make_client(Target(ok({})), budget=budget)
-    a.start_conversation()
-    b.start_conversation()
-    with pytest.raises(BudgetExhausted):
-        a.start_conversation()
-
-
-def test_rate_limiter_spaces_requests(fake_time: FakeTime) -> None:
-    limiter = RateLimiter(2.0, clock=fake_time.clock, sleep=fake_time.sleep)
-    for _ in range(3):
-        limiter.acquire()
-    assert fake_time.sleeps == [0.5, 0.5]
-    fake_time.now += 10  # idle time does not bank a burst
-    limiter.acquire()
-    limiter.acquire()
-    assert fake_time.sleeps == [0.5, 0.5, 0.5]
-
-
-def test_unlimited_rate_limiter_never_sleeps(fake_time: FakeTime) -> None:
-    limiter = RateLimiter(None, clock=fake_time.clock, sleep=fake_time.sleep)
-    for _ in range(5):
-        limiter.acquire()
-    assert fake_time.sleeps == []
+def test_one_governor_is_shared_by_every_client(
+    make_client: Callable[..., DirectLineClient],
+) -> None:
+    governor = RunGovernor(allowance=Allowance(requests=3))
+    a = make_client(Target(ok({})), governor=governor)
+    b = make_client(Target(ok({})), governor=governor)
+    a.get_activities("c")
+    b.get_activities("c")
+    a.get_activities("c")
+    with pytest.raises(BudgetExhausted, match="3 requests"):
+        b.get_activities("c")
+    assert governor.counts()["requests"] == 3
 
 
 def test_bad_limits_are_config_errors() -> None:
     with pytest.raises(ConfigError):
-        RateLimiter(0)
-    with pytest.raises(ConfigError):
-        ConversationBudget(-1)
-    with pytest.raises(ConfigError):
-        DirectLineClient(BASE, timeout=0)
+        RunGovernor(rate=0)
+    for timeout in (0, float("inf"), float("nan")):
+        with pytest.raises(ConfigError):
+            DirectLineClient(BASE, timeout=timeout)
 
 
-def test_client_asks_the_limiter_before_every_request_and_retry(
+def test_client_asks_the_governor_before_every_request_and_retry(
     make_client: Callable[..., DirectLineClient],
 ) -> None:
-    class CountingLimiter(RateLimiter):
+    class CountingGovernor(RunGovernor):
         calls = 0
 
-        def acquire(self) -> None:
+        def admit(self, **kwargs: Any) -> None:
             type(self).calls += 1
 
     target = Target(ok({}, status=429, **{"Retry-After": "0"}), ok({}))
-    client = make_client(target, limiter=CountingLimiter(None))
+    client = make_client(target, governor=CountingGovernor())
     client.start_conversation()
     client.get_activities("c")
-    assert CountingLimiter.calls == 3
+    assert CountingGovernor.calls == 3
+
+
+def test_meter_counts_what_the_plan_counts(make_client: Callable[..., DirectLineClient]) -> None:
+    answers = {
+        "/v3/directline/conversations": ok({"conversationId": "c1", "token": A_TOKEN}, 201),
+        "/v3/directline/conversations/c1/activities": ok({"id": "c1|1"}),
+        "/v3/directline/tokens/generate": ok({"conversationId": "c2", "token": A_TOKEN}),
+    }
+    meter = Meter()
+    client = make_client(Target(lambda r: answers[r.url.path]), meter=meter)
+    client.new_conversation()
+    client.start_conversation(auth=A_TOKEN)  # the token's conversation: nothing new
+    client.post_activity("c1", {"type": "message"})
+    client.generate_token()
+    client.start_conversation(auth=None)  # no credential: refused by a target with auth
+    assert meter.as_dict() | {} == {
+        "requests": 5,
+        "conversations": 2,
+        "streams": 0,
+        "activities": 1,
+        "waits": 0,
+        "polls": 0,
+        "pagings": 0,
+        "pages": 0,
+        "retries": 0,
+        "lane_requests": 0,
+        "lane_conversations": 0,
+    }
+
+
+# --- transient errors, body cap, unusable values -----
+
+
+def test_transient_get_errors_are_retried_and_recorded(
+    make_client: Callable[..., DirectLineClient], fake_time: FakeTime
+) -> None:
+    service_error = {"error": {"code": "ServiceError", "message": "try again"}}
+    target = Target(ok(service_error, 503), ok(service_error, 500), ok({"activities": []}))
+    client = make_client(target)
+    answer = client.get_activities("c1")
+    assert answer.status == 200 and len(client.recorder.exchanges) == 3
+    assert [e.status for e in client.recorder.exchanges] == [503, 500, 200]
+    assert client.recorder.exchanges[0].note.startswith("answered 503: retried after 0.5 s")
+    assert fake_time.sleeps == [0.5, 1.5]
+    assert (client.meter.requests, client.meter.retries) == (1, 2)
+
+
+def test_transient_errors_give_up_and_the_last_answer_is_judged(
+    make_client: Callable[..., DirectLineClient],
+) -> None:
+    target = Target(ok({"error": {"code": "ServiceError", "message": "down"}}, 503))
+    client = make_client(target)
+    assert client.get_activities("c1").status == 503
+    assert len(target.requests) == 3
+
+
+def test_posts_are_never_retried_on_5xx(make_client: Callable[..., DirectLineClient]) -> None:
+    target = Target(ok({"error": {"code": "ServiceError", "message": "down"}}, 503))
+    client = make_client(target)
+    assert client.post_activity("c1", {"type": "message"}).status == 503
+    assert len(target.requests) == 1
+
+
+def test_bodies_are_read_up_to_the_cap(make_client: Callable[..., DirectLineClient]) -> None:
+    huge = httpx.Response(200, content=b"x" * 5000, headers={"Content-Length": "5000"})
+    client = make_client(Target(huge), max_body=1024)
+    answer = client.get_activities("c1")
+    assert len(answer.response_body or b"") == 1024
+    assert answer.truncated and answer.body_length == 5000
+
+
+def test_a_conversation_id_that_cannot_be_used_fails_start_002(
+    make_client: Callable[..., DirectLineClient],
+) -> None:
+    for value in ("x" * 100_000, 42, ""):
+        target = Target(ok({"conversationId": value}, 201))
+        with pytest.raises(Violation) as raised:
+            make_client(target).new_conversation()
+        assert raised.value.requirement == "DL-START-002"
+
+
+def test_a_url_that_cannot_be_sent_is_a_target_error(
+    make_client: Callable[..., DirectLineClient],
+) -> None:
+    client = make_client(Target(ok({})))
+    with pytest.raises(TargetError, match="cannot send GET"):
+        client.get_activities("c" * 70_000)
+
+
+def test_a_sent_credential_is_hidden_but_its_scheme_stays(
+    make_client: Callable[..., DirectLineClient],
+) -> None:
+    client = make_client(Target(ok({})))
+    client.get_activities("c1", auth="some-token-value-1234")
+    shown = client.redactor.redact("Authorization: Bearer some-token-value-1234")
+    assert shown == f"Authorization: Bearer {REDACTED}"
 
 
 # --- upload -----
@@ -588,8 +676,7 @@ def test_new_conversation_reads_leniently(make_client: Callable[..., DirectLineC
         ok({"error": {"code": "BadArgument"}}, status=403),
         httpx.Response(201, text="<html>created</html>"),
         ok([{"conversationId": "c1"}], status=201),
-        ok({"conversationId": 5}, status=201),
-        ok({"conversationId": ""}, status=201),
+        ok({"token": "no-conversation-id"}, status=201),
     ],
 )
 def test_new_conversation_precondition_failed(
@@ -667,34 +754,6 @@ def test_collect_activities_error_answer(make_client: Callable[..., DirectLineCl
     target = Target(ok({"error": {"code": "BadArgument"}}, status=404))
     with pytest.raises(PreconditionFailed, match="expected a 2xx ActivitySet"):
         make_client(target).collect_activities("c1")
-
-
-def test_wait_for_activities_polls_until_the_predicate_holds(
-    make_client: Callable[..., DirectLineClient], fake_time: FakeTime
-) -> None:
-    history: list[dict[str, Any]] = []
-
-    def grows(request: httpx.Request) -> httpx.Response:
-        assert request.url.query == b""  # the whole history, each time
-        history.append({"id": str(len(history)), "from": {"id": "bot"}})
-        return ok({"activities": list(history), "watermark": str(len(history))})
-
-    client = make_client(Target(grows))
-    seen = client.wait_for_activities("c1", lambda acts: len(acts) >= 3, timeout=5, interval=0.2)
-    assert len(seen) == 3
-    assert fake_time.sleeps == [0.2, 0.2]
-
-
-def test_wait_for_activities_returns_what_it_saw_at_the_timeout(
-    make_client: Callable[..., DirectLineClient], fake_time: FakeTime
-) -> None:
-    target = Target(ok({"activities": [{"id": "1"}], "watermark": "1"}))
-    seen = make_client(target).wait_for_activities(
-        "c1", lambda acts: False, timeout=1.0, interval=0.4
-    )
-    assert seen == [{"id": "1"}]
-    assert fake_time.sleeps == pytest.approx([0.4, 0.4, 0.2])
-    assert len(target.requests) == 4
 
 
 # --- stream URLs and lifecycle -----

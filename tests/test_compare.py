@@ -119,7 +119,7 @@ def test_text_output_names_each_change() -> None:
     assert any(line.startswith("note: the target differs") for line in lines)
     assert lines[-1] == (
         "REGRESSED (exit 1): 1 regressions, 1 fixes, 0 new requirements, "
-        "0 removed requirements, 0 other changes"
+        "0 removed requirements, 0 other changes, 0 informational changes (never a regression)"
     )
 
 
@@ -214,3 +214,46 @@ def test_command_with_a_bad_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "not JSON" in result.stderr and "Traceback" not in result.stderr
     assert cli(base).returncode == 2  # usage error: one report only
+
+
+def test_informational_changes_are_listed_apart_and_never_regress() -> None:
+    before = report(row("DL-START-001", "pass"))
+    after = report(row("DL-START-001", "fail") | {"informational": "undocumented on the target"})
+    comparison = compare_reports(before, after)
+    assert comparison.regressions == [] and comparison.exit_status == 0
+    assert [c.id for c in comparison.informational] == ["DL-START-001"]
+    assert "informational changes (never a regression) (1):" in render(comparison)
+
+
+def test_a_report_listing_an_id_twice_is_refused(tmp_path: Path) -> None:
+    """With an ID twice, which verdict counts? Either choice could hide a regression."""
+    doubled = report(row("DL-START-001", "pass"), row("DL-START-001", "fail"))
+    path = tmp_path / "doubled.json"
+    path.write_text(json.dumps(doubled))
+    with pytest.raises(ReportError, match="DL-START-001 is listed twice"):
+        load_report(path)
+    base = save(tmp_path / "base.json", report(row("DL-START-001", "pass")))
+    assert cli(base, str(path)).returncode == 2
+
+
+def test_a_closed_pipe_is_quiet_and_keeps_the_exit_status(tmp_path: Path) -> None:
+    """``compare A B | head -1``: no BrokenPipeError, and the status is still the comparison's
+    (exit 1 means "regression" to a nightly job)."""
+    many = [row(f"DL-START-{n:03d}", "pass") for n in range(1, 12)]
+    fixed = [row(f"DL-START-{n:03d}", "fail") for n in range(1, 12)]
+    base = save(tmp_path / "base.json", report(*fixed))
+    new = save(tmp_path / "new.json", report(*many))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DIRECTLINE_")}
+    result = subprocess.run(
+        f"{sys.executable} -m conformance.cli compare {base} {new} | head -1; "
+        'echo "status=${PIPESTATUS[0]}"',
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+        check=False,
+    )
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+    assert result.stdout.strip().endswith("status=0"), result.stdout

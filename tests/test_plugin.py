@@ -366,17 +366,108 @@ def test_nothing_exercised_under_xdist_exits_2(pytester: pytest.Pytester) -> Non
     result.stdout.fnmatch_lines(["*no requirement was exercised*"])
 
 
-def test_each_xdist_worker_gets_its_share_of_the_live_limits() -> None:
-    from types import SimpleNamespace
+PLANNED_TESTS = """
+import pytest
+@pytest.mark.cost(conversations=1, requests=2, activities=1)
+@pytest.mark.requirement("DL-START-006")
+def test_one(dl_client):
+    raise AssertionError("must not run")
+@pytest.mark.cost(conversations=1, requests=3, waits=1)
+@pytest.mark.requirement("DL-START-001")
+def test_two(dl_client):
+    raise AssertionError("must not run")
+"""
 
-    from conformance.plugin import worker_share
-    from conformance.profile import Limits
 
-    four = SimpleNamespace(workerinput={"workercount": 4})
-    assert worker_share(Limits(requests_per_second=2.0, conversations=10), four) == (0.5, 2)
-    assert worker_share(Limits(conversations=3), four) == (None, 1)
-    alone = SimpleNamespace()
-    assert worker_share(Limits(requests_per_second=2.0, conversations=10), alone) == (2.0, 10)
+def test_plan_prints_what_the_run_needs_and_sends_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(PLANNED_TESTS)
+    result = pytester.runpytest(
+        "--dl-target", "http://127.0.0.1:9/v3/directline", "--dl-secret", "abcdefgh", "--dl-plan"
+    )
+    assert result.ret == 0, result.stdout.str()
+    # 2 tests + the preflight's start and generate: 5 + 2 requests and 1 wait of up to 10 polls
+    result.stdout.fnmatch_lines(
+        [
+            "*plan: 2 tests (0 not applicable): at most 4 conversations, 17 requests*",
+            "*the plan fits; nothing was sent (--plan)*",
+        ]
+    )
+    assert "cannot be used" not in result.stdout.str()  # no preflight: nothing sent
+
+
+def test_a_run_that_does_not_fit_the_limits_stops_before_its_first_request(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makefile(
+        ".toml",
+        small="""
+        name = "small"
+        [features]
+        auth = true
+        tokens = true
+        [limits]
+        conversations = 3
+        activities = 1
+        """,
+    )
+    pytester.makepyfile(PLANNED_TESTS)
+    result = pytester.runpytest(
+        "--dl-target",
+        "http://127.0.0.1:9/v3/directline",
+        "--dl-secret",
+        "abcdefgh",
+        "--dl-profile",
+        "small.toml",
+    )
+    assert result.ret == 2, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "*does not fit the profile's limits, so nothing was sent (exit 2)*",
+            "*needs at most 4 conversations, the profile allows 3 ([[]limits] conversations in*",
+        ]
+    )
+    assert "must not run" not in result.stdout.str()
+    assert "cannot be used" not in result.stdout.str()
+
+
+def test_an_undeclared_cost_cannot_be_planned_against_limits(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", limited='name = "limited"\n[limits]\nrequests = 100\n')
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("DL-START-006")
+        def test_x():
+            pass
+        """
+    )
+    result = pytester.runpytest("--dl-profile", "limited.toml")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["*1 selected test(s) declare no cost*"])
+
+
+def test_informational_rules_are_judged_but_never_fail_the_run(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", expect='[informational]\n"DL-START-001" = "undocumented here"\n')
+    pytester.makepyfile(
+        """
+        import pytest
+        from conformance.expect import Violation
+        @pytest.mark.requirement("DL-START-001")
+        def test_created():
+            raise Violation("201", "200")
+        @pytest.mark.requirement("DL-START-006")
+        def test_fine():
+            pass
+        """
+    )
+    result = pytester.runpytest("--dl-target", "http://127.0.0.1:9", "--dl-expect", "expect.toml")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "*failing requirements that do not fail the run (MAY, informational*",
+            "*DL-START-001 (MUST)*",
+            "*conformant for every exercised requirement (exit 0)*",
+        ]
+    )
 
 
 def test_unreachable_target_under_xdist_is_checked_once(pytester: pytest.Pytester) -> None:

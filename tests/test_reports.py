@@ -28,7 +28,7 @@ from conformance.report import (
 from conformance.report_html import render_html
 from conformance.report_junit import render_junit
 from conformance.report_markdown import render_markdown
-from conformance.verdicts import Outcome, TestResult, compute_verdicts
+from conformance.verdicts import Outcome, RunRecord, TestResult, compute_verdicts
 
 pytest_plugins = ["pytester"]
 
@@ -43,14 +43,20 @@ BUG_REPORT = (
 )
 
 
-def canned_plugin(tmp: Path | None = None) -> SimpleNamespace:
-    """What the report writers read from DirectLinePlugin, for a small run with every verdict."""
+def canned_run() -> tuple[RunRecord, Redactor]:
+    """A small run with every verdict, as the plugin records it, and the run's redactor."""
     catalog = load_catalog()
     results = [
         TestResult(
             "suite/test_start.py::test_created", ("DL-START-001",), Outcome.FAILED, 0.25, BUG_REPORT
         ),
-        TestResult("suite/test_start.py::test_id", ("DL-START-002",), Outcome.PASSED, 0.5),
+        TestResult(
+            "suite/test_start.py::test_id",
+            ("DL-START-002",),
+            Outcome.PASSED,
+            0.5,
+            cost={"requests": 1, "conversations": 1},
+        ),
         TestResult(
             "suite/test_start.py::test_token",
             ("DL-START-003",),
@@ -73,33 +79,49 @@ def canned_plugin(tmp: Path | None = None) -> SimpleNamespace:
             "DL-SEND-001 (MUST) ...\n  expected: 200\n  observed: 500",
         ),
         TestResult("suite/test_send.py::test_fixed", ("DL-SEND-002",), Outcome.PASSED, 0.1),
+        TestResult(
+            "suite/test_send.py::test_informational",
+            ("DL-SEND-010",),
+            Outcome.FAILED,
+            0.1,
+            "DL-SEND-010 (MUST) ...\n  expected: 4xx\n  observed: 500",
+        ),
     ]
     expectations = {"DL-SEND-001": "known: answers 500", "DL-SEND-002": "known: was broken"}
-    verdicts = compute_verdicts(catalog, results, expectations)
+    informational = {"DL-SEND-010": "undocumented on this target"}
+    verdicts = compute_verdicts(catalog, results, expectations, informational=informational)
     redactor = Redactor()
     redactor.add_secret(SECRET)
     profile = load_profile("reference")
-    return SimpleNamespace(
-        profile=profile,
-        settings={"target": f"http://user:{SECRET}@127.0.0.1:9/v3/directline?code={SECRET}"},
+    record = RunRecord(
+        target=public_url(f"http://user:{SECRET}@127.0.0.1:9/v3/directline?code={SECRET}"),
         embedded=False,
-        expectations={**expectations},
-        expectations_path="known.toml",
-        describe_run=lambda: [
-            f"directline-conformance: target http://user:{SECRET}@127.0.0.1:9/v3/directline?code={SECRET}",
+        profile={
+            "name": profile.name,
+            "source": profile.source,
+            "end_of_conversation": profile.end_of_conversation,
+            "features": sorted(profile.features),
+            "timings": dict(vars(profile.timings)),
+        },
+        expectations="known.toml",
+        header=(
+            f"directline-conformance: target http://127.0.0.1:9/v3/directline?code={SECRET}",
             "  profile reference (built-in:reference); endOfConversation reading refuse",
-        ],
+        ),
         fail_on="should",
         started=1_800_000_000.0,
-        verdicts=verdicts,
-        results={r.nodeid: r for r in results},
-        redactor=redactor,
+        finished=1_800_000_012.5,
+        verdicts=tuple(verdicts),
+        results=tuple(results),
+        planned={"conversations": 2, "requests": 9, "streams": 0, "activities": 1, "minutes": 0.1},
+        measured={"requests": 1, "conversations": 1, "sent_requests": 1, "sent_conversations": 1},
     )
+    return record, redactor
 
 
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
-    return report_data(canned_plugin(), finished=1_800_000_012.5)  # type: ignore[arg-type]
+    return report_data(*canned_run())
 
 
 def test_report_json_validates_and_carries_run_facts(report: dict[str, Any]) -> None:
@@ -112,6 +134,11 @@ def test_report_json_validates_and_carries_run_facts(report: dict[str, Any]) -> 
         "directline-conformance: target http://127.0.0.1:9/v3/directline?code=<redacted>"
     )
     rows = {r["id"]: r for r in report["requirements"]}
+    assert rows["DL-SEND-010"]["verdict"] == "fail"
+    assert rows["DL-SEND-010"]["informational"] == "undocumented on this target"
+    assert rows["DL-START-001"]["informational"] is None
+    assert report["cost"]["planned"]["requests"] == 9 and report["stopped"] is None
+    assert report["exit_status"] == 1  # DL-START-001; the informational failure alone would not
     assert rows["DL-START-001"]["verdict"] == "fail"
     assert rows["DL-START-001"]["page"] == "start-conversation"
     assert rows["DL-SEND-001"]["verdict"] == "expected-fail"
@@ -119,6 +146,7 @@ def test_report_json_validates_and_carries_run_facts(report: dict[str, Any]) -> 
     tests = {t["nodeid"]: t for t in report["tests"]}
     assert "expected: 201" in tests["suite/test_start.py::test_created"]["evidence"]
     assert tests["suite/test_start.py::test_id"]["evidence"] is None
+    assert tests["suite/test_start.py::test_id"]["cost"] == {"requests": 1, "conversations": 1}
 
 
 def test_schema_rejects_a_broken_report(report: dict[str, Any]) -> None:
@@ -225,7 +253,7 @@ def test_html_is_self_contained_escaped_and_opens_the_first_failure(report: dict
 
 
 def test_write_reports_writes_four_files(tmp_path: Path) -> None:
-    paths = write_reports(tmp_path / "out", canned_plugin(), 1_800_000_001.0)  # type: ignore[arg-type]
+    paths = write_reports(tmp_path / "out", *canned_run())
     assert [p.name for p in paths] == ["report.json", "report.md", "report.html", "junit.xml"]
     assert validate_report(json.loads(paths[0].read_text())) == []
 

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conformance.catalog import validate
+from conformance.plan import FUZZ_LEVELS
 from conformance.profile import BotTriggers
 from conformance.strategies import (
     LONG_TEXT,
@@ -71,15 +72,31 @@ def test_texts_hit_the_edges_often() -> None:
 
 @given(st.sampled_from(["ci", "live"]))
 def test_settings_levels(level: str) -> None:
-    chosen = hypothesis_settings(level, budget=3)
-    assert chosen.max_examples <= 3
+    chosen = hypothesis_settings(level)
+    assert chosen.max_examples == FUZZ_LEVELS[level].property_examples
+    assert hypothesis_settings(level, machine=True).max_examples == (
+        FUZZ_LEVELS[level].machine_examples
+    )
     assert chosen.print_blob
 
 
 def test_shrinking_is_on_unless_turned_off() -> None:
-    """--dl-shrink no (the mutant runner's choice) reports the first failing example as found."""
+    """--dl-shrink no (the mutant runner's choice) reports the first failing example as found;
+    the live level never shrinks (each shrink step would send what the plan did not count)."""
     from hypothesis import Phase
 
     assert Phase.shrink in hypothesis_settings("ci").phases
     assert Phase.shrink not in hypothesis_settings("ci", shrink=False).phases
-    assert Phase.shrink not in hypothesis_settings("ci", budget=5).phases
+    assert Phase.shrink not in hypothesis_settings("live").phases
+
+
+def test_texts_respect_the_profile_cap() -> None:
+    seen: list[str] = []
+
+    @settings(max_examples=100, deadline=None, derandomize=True)
+    @given(activity_texts(TRIGGERS, max_text=50))
+    def collect(text: str) -> None:
+        seen.append(text)
+
+    collect()
+    assert seen and max(len(t) for t in seen) <= 50

@@ -2,7 +2,8 @@
 
 The server's behaviour is chosen by the request path: `/stream` sends an empty keep-alive frame,
 an ActivitySet and closes with 1000 "bye"; `/two` sends two sets and waits; `/echo` echoes;
-`/silent` says nothing; `/notjson` sends text; `/refuse` answers 403; `/redirect` answers 302.
+`/silent` says nothing; `/notjson` sends text; `/array` a bare JSON array; `/refuse` answers
+403; `/redirect` answers 302.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from websockets.http11 import Request, Response
 from websockets.sync.server import ServerConnection, serve
 
 from conformance import __version__
-from conformance.client import DirectLineClient
+from conformance.client import DirectLineClient, RunGovernor
 from conformance.errors import (
     StreamClosed,
     StreamRefused,
     TargetError,
     TargetTimeout,
     TargetUnreachable,
+    Violation,
 )
 from conformance.evidence import REDACTED, render_exchange
 
@@ -59,6 +61,9 @@ def handler(ws: ServerConnection) -> None:
                 ws.send(ws.recv(timeout=10))
         elif path.startswith("/notjson"):
             ws.send(f"not json ?t={STREAM_T}")
+            ws.recv(timeout=10)
+        elif path.startswith("/array"):
+            ws.send(json.dumps(ACTIVITY_SET["activities"]))
             ws.recv(timeout=10)
         else:  # /silent
             ws.recv(timeout=10)
@@ -192,13 +197,21 @@ def test_send_text_is_recorded(server: Server, client: DirectLineClient) -> None
         assert directions == [("send", ""), ("recv", ""), ("send", "ping"), ("recv", "ping")]
 
 
-def test_non_json_frame_is_a_value_error_with_the_frame_redacted(
+def test_non_json_frame_fails_stream_002_with_the_frame_redacted(
     server: Server, client: DirectLineClient
 ) -> None:
     stream = client.open_stream(server.url(f"/notjson?t={STREAM_T}"))
-    with pytest.raises(ValueError, match="stream frame is not JSON") as info:
+    with pytest.raises(Violation, match="not JSON") as info:
         stream.recv_activity_set(timeout=5)
+    assert info.value.requirement == "DL-STREAM-002"
     assert STREAM_T not in str(info.value) and REDACTED in str(info.value)
+
+
+def test_a_bare_array_frame_fails_stream_002(server: Server, client: DirectLineClient) -> None:
+    stream = client.open_stream(server.url("/array"))
+    with pytest.raises(Violation, match="JSON list") as info:
+        stream.collect(lambda acts: False, timeout=5)
+    assert info.value.requirement == "DL-STREAM-002"
 
 
 def test_http_url_is_mapped_and_amp_unescaped(server: Server, client: DirectLineClient) -> None:
@@ -301,17 +314,17 @@ def test_not_a_websocket_url(client: DirectLineClient) -> None:
     assert client.recorder.exchanges[-1].error is not None
 
 
-def test_limiter_is_asked_before_connecting(server: Server) -> None:
+def test_governor_is_asked_before_connecting(server: Server) -> None:
     calls: list[str] = []
 
-    class Limiter:
-        def acquire(self) -> None:
-            calls.append("acquire")
+    class Governor(RunGovernor):
+        def admit(self, **kwargs: Any) -> None:
+            calls.append("admit")
 
-    limiter: Any = Limiter()
-    with DirectLineClient("http://127.0.0.1:9", limiter=limiter) as c:
+    with DirectLineClient("http://127.0.0.1:9", governor=Governor()) as c:
         c.open_stream(server.url("/silent")).close()
-    assert calls == ["acquire"]
+        assert c.meter.streams == 1 and c.meter.requests == 1
+    assert calls == ["admit"]
 
 
 def test_client_close_closes_its_streams(server: Server) -> None:
