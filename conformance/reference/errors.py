@@ -1,10 +1,11 @@
-"""The one place that decides how a refusal looks on the wire.
+"""The one place that decides what a refusal says on the wire.
 
 Every 4xx/5xx of the server is a `DirectLineError` turned into status + ErrorResponse
 `{"error": {"code", "message"}}` (API reference § Errors, DL-ERR-001/007). Codes follow what the
-live service answers (LIVE.md): `BadArgument`, `MissingProperty`, `TokenExpired`, `BotError`,
-`ServiceError`; where nothing is documented the code names the situation (`NotFound`,
-`MethodNotAllowed`, `MessageSizeTooBig`, `ConversationEnded`).
+live service answers (docs/live-service.md): `BadArgument`, `MissingProperty`, `TokenExpired`,
+`BotError`, `ServiceError`; where nothing is documented the code names the situation
+(`NotFound`, `MethodNotAllowed`, `MessageSizeTooBig`, `ConversationEnded`). The live behaviour
+renames a few and lays the body out its own way (live.py).
 
 Messages may change; the statuses and codes are the contract.
 """
