@@ -113,15 +113,52 @@ def build_parser() -> argparse.ArgumentParser:
         "--secret",
         help="the Direct Line secret (default: $DIRECTLINE_SECRET, else a generated one, printed)",
     )
-    serve.add_argument("--stream-window", type=_positive, default=60.0, metavar="SECONDS")
-    serve.add_argument("--token-lifetime", type=_positive_int, default=1800, metavar="SECONDS")
-    serve.add_argument("--bot-timeout", type=_positive, default=15.0, metavar="SECONDS")
+    serve.add_argument(
+        "--behave",
+        choices=("reference", "live"),
+        default="reference",
+        help="reference: as the docs say (default); live: a stand-in for the hosted service "
+        "as docs/live-service.md describes it",
+    )
+    serve.add_argument(
+        "--stream-window",
+        type=_positive,
+        metavar="SECONDS",
+        help="how long a streamUrl may be connected to (default 60)",
+    )
+    serve.add_argument(
+        "--token-lifetime",
+        type=_positive_int,
+        metavar="SECONDS",
+        help="how long a token lives (default 1800; 3600 with --behave live)",
+    )
+    serve.add_argument(
+        "--bot-timeout",
+        type=_positive,
+        metavar="SECONDS",
+        help="how long a send waits for the bot before answering 504 (default 15)",
+    )
     serve.add_argument("--bot-url", metavar="URL", help="forward activities to this bot endpoint")
     serve.add_argument(
         "--end-of-conversation",
         choices=("refuse", "forward"),
-        default="refuse",
-        help="what happens after endOfConversation (default: refuse further sends)",
+        help="what happens after endOfConversation (default: refuse further sends; forward "
+        "with --behave live)",
+    )
+    serve.add_argument(
+        "--transient-errors",
+        type=_fraction,
+        default=0.0,
+        metavar="FRACTION",
+        help="answer this fraction of polling and reconnect GETs with 503 ServiceError, once "
+        "each (default 0)",
+    )
+    serve.add_argument(
+        "--transient-seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed of --transient-errors: the same seed fails the same requests (default 0)",
     )
     serve.add_argument(
         "--allow-public", action="store_true", help="allow listening on a non-loopback address"
@@ -283,14 +320,20 @@ def _serve(options: argparse.Namespace, extra: list[str]) -> int:
     generated = not secret
     if generated:
         secret = secrets.token_urlsafe(24)
+    given = {
+        "stream_window": options.stream_window,
+        "token_lifetime": options.token_lifetime,
+        "bot_timeout": options.bot_timeout,
+        "end_of_conversation": options.end_of_conversation,
+    }
     try:
         config = ServerConfig(
             secret=secret,
-            stream_window=options.stream_window,
-            token_lifetime=options.token_lifetime,
-            bot_timeout=options.bot_timeout,
+            behave=options.behave,
             bot_url=options.bot_url,
-            end_of_conversation=options.end_of_conversation,
+            transient_error_rate=options.transient_errors,
+            transient_seed=options.transient_seed,
+            **{name: value for name, value in given.items() if value is not None},
         )
     except ValueError as exc:
         print(f"{PROG} serve: error: {exc}", file=sys.stderr)
@@ -489,6 +532,16 @@ def _positive(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a fraction from 0 to 1")
     return value
 
 

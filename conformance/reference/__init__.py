@@ -12,8 +12,10 @@ bot over the Bot Framework connector protocol). Modules, one job each:
     uploads     taking an upload body apart (raw file or multipart)
     bot         the echo bot and the forwarding bot
     service     DirectLineService: one method per operation (the rules live here)
+    live        LiveDirectLineService: the hosted service's departures (behave="live")
     streaming   pumping one WebSocket stream
-    middleware  CORS and the last-resort error guard
+    middleware  CORS, the live behaviour's headers and the last-resort error guard
+    faults      transient 503s on polling and reconnect GETs, for dry runs
     app         create_app: routes and thin handlers
     server      EmbeddedServer (background thread) and serve (foreground)
 """
@@ -21,6 +23,7 @@ bot over the Bot Framework connector protocol). Modules, one job each:
 from .app import create_app
 from .config import ServerConfig
 from .errors import DirectLineError
+from .live import LiveDirectLineService
 from .server import EmbeddedServer, serve
 from .service import DirectLineService
 
@@ -28,6 +31,7 @@ __all__ = [
     "DirectLineError",
     "DirectLineService",
     "EmbeddedServer",
+    "LiveDirectLineService",
     "ServerConfig",
     "create_app",
     "serve",

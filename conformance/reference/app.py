@@ -2,7 +2,8 @@
 
 Handlers stay thin: read the credential, the query and a size-capped body, call one
 `DirectLineService` method, and answer its result as JSON. Every refusal, Starlette's own
-404/405 included, leaves as a status with an ErrorResponse body.
+404/405 included, leaves as a status with an ErrorResponse body rendered by the service's
+`error_response` (so the live behaviour lays out every error its own way).
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from .config import ServerConfig
 from .errors import (
     DirectLineError,
     bad_argument,
-    error_response,
     method_not_allowed,
     path_not_found,
     too_large,
 )
-from .middleware import CORSMiddleware, ErrorGuard, deny_websocket
+from .faults import TransientFaults
+from .live import ATTACHMENTS_PATH, LiveDirectLineService
+from .middleware import CORSMiddleware, ErrorGuard, LiveHeaders, deny_websocket
 from .service import BASE_PATH, CONNECTOR_PATH, DirectLineService
 from .streaming import run_stream
 from .wire import JSONAnswer
@@ -160,7 +162,7 @@ async def stream_without_upgrade(request: Request) -> Response:
     err = DirectLineError(
         426, "BadArgument", "The stream URL must be opened as a WebSocket", {"Upgrade": "websocket"}
     )
-    return error_response(err)
+    return _service(request).error_response(err)
 
 
 async def stream(websocket: WebSocket) -> None:
@@ -170,7 +172,9 @@ async def stream(websocket: WebSocket) -> None:
             websocket.path_params["conversation_id"], websocket.query_params.get("t")
         )
     except DirectLineError as err:
-        await deny_websocket(websocket.scope, websocket.receive, websocket.send, err)
+        await deny_websocket(
+            websocket.scope, websocket.receive, websocket.send, err, service.error_response
+        )
         return
     try:
         await websocket.accept()
@@ -187,7 +191,9 @@ async def session_id(request: Request) -> Response:
 
 
 async def attachment(request: Request) -> Response:
-    stored = _service(request).get_attachment(request.path_params["key"])
+    """An uploaded file: by the key in its path, or (live behaviour) in its `t` parameter."""
+    key = request.path_params.get("key") or request.query_params.get("t") or ""
+    stored = _service(request).get_attachment(key)
     media_type = stored.content_type
     if not _SAFE_MEDIA_TYPE.fullmatch(media_type):
         media_type = "application/octet-stream"
@@ -216,7 +222,7 @@ async def connector_activity(request: Request) -> Response:
 
 async def on_direct_line_error(conn: HTTPConnection, exc: Exception) -> Response:
     assert isinstance(exc, DirectLineError)
-    return error_response(exc)
+    return _service(conn).error_response(exc)
 
 
 async def on_http_exception(conn: HTTPConnection, exc: Exception) -> Response:
@@ -230,15 +236,18 @@ async def on_http_exception(conn: HTTPConnection, exc: Exception) -> Response:
     else:
         code = "ServiceError" if exc.status_code >= 500 else "BadArgument"
         err = DirectLineError(exc.status_code, code, exc.detail or "Request refused")
-    return error_response(err)
+    return _service(conn).error_response(err)
 
 
 async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
     """The router's default: an unknown path (HTTP or WebSocket) is a 404 with the body."""
+    if scope["type"] not in ("http", "websocket"):
+        return
+    render = _service(HTTPConnection(scope)).error_response
     if scope["type"] == "websocket":
-        await deny_websocket(scope, receive, send, path_not_found())
-    elif scope["type"] == "http":
-        await error_response(path_not_found())(scope, receive, send)
+        await deny_websocket(scope, receive, send, path_not_found(), render)
+    else:
+        await render(path_not_found())(scope, receive, send)
 
 
 # The application ---------------------------------------------------------------------------
@@ -271,10 +280,40 @@ def routes() -> list[Route | WebSocketRoute]:
     ]
 
 
+def live_routes() -> list[Route | WebSocketRoute]:
+    """The extra routes of the live behaviour: uploaded files at the host's root (§11)."""
+    path = ATTACHMENTS_PATH + "/{conversation_id}/{sequence}/{index}/{name:path}"
+    return [Route(path, attachment, methods=["GET"])]
+
+
+def middleware_stack(config: ServerConfig, service: DirectLineService) -> list[Middleware]:
+    """The stack, outermost first (see middleware.py for why in this order)."""
+    stack = [Middleware(CORSMiddleware)]
+    if config.behave == "live":
+        stack.insert(0, Middleware(LiveHeaders))
+    if config.transient_error_rate > 0:
+        stack.append(
+            Middleware(
+                TransientFaults,
+                rate=config.transient_error_rate,
+                seed=config.transient_seed,
+                render=service.error_response,
+            )
+        )
+    stack.append(Middleware(ErrorGuard, render=service.error_response))
+    return stack
+
+
 def create_app(
-    config: ServerConfig, service_class: type[DirectLineService] = DirectLineService
+    config: ServerConfig, service_class: type[DirectLineService] | None = None
 ) -> Starlette:
-    """A Starlette app serving one reference Direct Line server (its own state and bot)."""
+    """A Starlette app serving one reference Direct Line server (its own state and bot).
+
+    `service_class` defaults to the class of `config.behave`: DirectLineService, or
+    LiveDirectLineService for "live".
+    """
+    if service_class is None:
+        service_class = LiveDirectLineService if config.behave == "live" else DirectLineService
     service = service_class(config)
 
     @asynccontextmanager
@@ -285,8 +324,8 @@ def create_app(
             await service.aclose()
 
     app = Starlette(
-        routes=routes(),
-        middleware=[Middleware(CORSMiddleware), Middleware(ErrorGuard)],
+        routes=routes() + (live_routes() if config.behave == "live" else []),
+        middleware=middleware_stack(config, service),
         exception_handlers={
             DirectLineError: on_direct_line_error,
             HTTPException: on_http_exception,

@@ -8,9 +8,9 @@ back as return values but through the channel, as on the real service: the echo 
 `post` callback it was given; an external bot POSTs to the connector routes of the server.
 
 Echo bot triggers (exact `text` of a `message`, configurable in ServerConfig):
-    #bot:error   the bot fails                        -> the send answers 502 BotError
-    #bot:end     endOfConversation, then one message  -> the message is dropped (refuse reading)
-    #bot:slow    the echo comes after bot_timeout + 1 -> the send answers 504, echo still arrives
+    #bot:error   the bot fails (like an HTTP 500)      -> the send answers 502 BotError
+    #bot:end     endOfConversation, then one message   -> the message is dropped (refuse reading)
+    #bot:slow    the echo comes after bot_timeout + 1  -> the send answers 504, echo still arrives
     #bot:many N  N replies "1".."N" (1 <= N <= 50)
     anything else: one reply repeating the text and the attachments, replyToId set.
 A `conversationUpdate` that adds a user other than the bot gets the welcome text.
@@ -85,7 +85,7 @@ class EchoBot:
         text = activity.get("text")
         config = self.config
         if text == config.trigger_error:
-            raise BotFailed("the echo bot was asked to fail")
+            raise BotFailed("the echo bot was asked to fail", status=500)
         if text == config.trigger_end:
             end = self.reply(activity, type="endOfConversation", code="completedSuccessfully")
             await self.post(conversation_id, end)

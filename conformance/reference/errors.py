@@ -1,10 +1,11 @@
-"""The one place that decides how a refusal looks on the wire.
+"""The one place that decides what a refusal says on the wire.
 
 Every 4xx/5xx of the server is a `DirectLineError` turned into status + ErrorResponse
 `{"error": {"code", "message"}}` (API reference § Errors, DL-ERR-001/007). Codes follow what the
-live service answers (LIVE.md): `BadArgument`, `MissingProperty`, `TokenExpired`, `BotError`,
-`ServiceError`; where nothing is documented the code names the situation (`NotFound`,
-`MethodNotAllowed`, `MessageSizeTooBig`, `ConversationEnded`).
+live service answers (docs/live-service.md): `BadArgument`, `MissingProperty`, `TokenExpired`,
+`BotError`, `ServiceError`; where nothing is documented the code names the situation
+(`NotFound`, `MethodNotAllowed`, `MessageSizeTooBig`, `ConversationEnded`). The live behaviour
+renames a few and lays the body out its own way (live.py).
 
 Messages may change; the statuses and codes are the contract.
 """
@@ -42,30 +43,46 @@ __all__ = [
 
 
 class DirectLineError(Exception):
-    """A refusal with its HTTP status, stable error code and human message."""
+    """A refusal with its HTTP status, stable error code and human message.
+
+    `message` None leaves it out of the body, and `extra` adds top-level members next to
+    `error`: both exist only because the live service answers that way (docs/live-service.md
+    §6 `httpStatusCode`, §11 a ServiceError with no message).
+    """
 
     def __init__(
         self,
         status: int,
         code: str,
-        message: str,
+        message: str | None,
         headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(f"{status} {code}: {message}")
+        super().__init__(f"{status} {code}: {message or '(no message)'}")
         self.status = status
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+    def payload(self) -> dict[str, Any]:
+        """The body of this refusal."""
+        body = error_payload(self.code, self.message)
+        body.update(self.extra)
+        return body
 
 
-def error_payload(code: str, message: str) -> dict[str, Any]:
-    """The ErrorResponse object of the API reference."""
-    return {"error": {"code": code, "message": message}}
+def error_payload(code: str, message: str | None) -> dict[str, Any]:
+    """The ErrorResponse object of the API reference (no `message` when it is None)."""
+    error: dict[str, Any] = {"code": code}
+    if message is not None:
+        error["message"] = message
+    return {"error": error}
 
 
 def error_response(err: DirectLineError) -> Response:
     """The HTTP answer for a refusal."""
-    return JSONAnswer(error_payload(err.code, err.message), err.status, err.headers)
+    return JSONAnswer(err.payload(), err.status, err.headers)
 
 
 # Client mistakes -------------------------------------------------------------------------

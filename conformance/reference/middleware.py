@@ -1,14 +1,20 @@
 """Pure ASGI middleware: CORS for browser clients, and the last-resort error guard.
 
-Order in the stack (outermost first): Starlette's ServerErrorMiddleware, `CORSMiddleware`,
-`ErrorGuard`, Starlette's ExceptionMiddleware, the router. So even the guard's 500 carries
-`Access-Control-Allow-Origin`, and no exception escapes as Starlette's plain-text 500.
+Order in the stack (outermost first): Starlette's ServerErrorMiddleware, (`LiveHeaders` under
+behave="live"), `CORSMiddleware`, (`TransientFaults` when enabled), `ErrorGuard`, Starlette's
+ExceptionMiddleware, the router. So even the guard's 500 carries `Access-Control-Allow-Origin`,
+and no exception escapes as Starlette's plain-text 500.
+
+A refusal is rendered by the `render` function given (the service's `error_response`), so the
+live behaviour's error layout reaches these answers too.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import secrets
+from collections.abc import Callable
 
 from starlette.datastructures import Headers
 from starlette.responses import Response
@@ -16,20 +22,31 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import DirectLineError, error_response, service_error
 
-__all__ = ["CORSMiddleware", "ErrorGuard", "deny_websocket"]
+__all__ = ["CORSMiddleware", "ErrorGuard", "LiveHeaders", "RenderError", "deny_websocket"]
 
 logger = logging.getLogger("conformance.reference")
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
+RenderError = Callable[[DirectLineError], Response]
+"""How a refusal becomes an HTTP answer."""
 
-async def deny_websocket(scope: Scope, receive: Receive, send: Send, err: DirectLineError) -> None:
+
+async def deny_websocket(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    err: DirectLineError,
+    render: RenderError = error_response,
+) -> None:
     """Refuse a WebSocket handshake with the error's status and ErrorResponse body when the
     server supports denial responses; otherwise a plain close (seen as HTTP 403)."""
     if "websocket.http.response" in scope.get("extensions", {}):
-        await error_response(err)(scope, receive, send)
+        await render(err)(scope, receive, send)
     else:  # pragma: no cover - uvicorn supports the extension
-        await send({"type": "websocket.close", "code": 1008, "reason": err.message[:120]})
+        await send(
+            {"type": "websocket.close", "code": 1008, "reason": (err.message or err.code)[:120]}
+        )
 
 
 class CORSMiddleware:
@@ -78,6 +95,42 @@ class CORSMiddleware:
         )
 
 
+class LiveHeaders:
+    """The response headers of the hosted service on every answer, errors and denied
+    WebSocket handshakes included (docs/live-service.md §5): no caching, `Expires: -1`, and
+    an `x-ms-request-id` of its own per request. A header the answer already has is kept."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] in ("http.response.start", "websocket.http.response.start"):
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _value in headers}
+                for name, value in self.headers():
+                    if name not in present:
+                        headers.append((name, value))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    @staticmethod
+    def headers() -> list[tuple[bytes, bytes]]:
+        request_id = "|" + secrets.token_hex(16)
+        return [
+            (b"cache-control", b"no-cache"),
+            (b"pragma", b"no-cache"),
+            (b"expires", b"-1"),
+            (b"x-ms-request-id", request_id.encode("ascii")),
+        ]
+
+
 class ErrorGuard:
     """Turns an unexpected exception into a 500 ServiceError with the error body.
 
@@ -85,8 +138,9 @@ class ErrorGuard:
     it gets here (DL-ERR-004).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, render: RenderError = error_response) -> None:
         self.app = app
+        self.render = render
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -112,6 +166,6 @@ class ErrorGuard:
             if started:
                 return
             if scope["type"] == "http":
-                await error_response(service_error())(scope, receive, send)
+                await self.render(service_error())(scope, receive, send)
             else:
-                await deny_websocket(scope, receive, send, service_error())
+                await deny_websocket(scope, receive, send, service_error(), self.render)

@@ -220,9 +220,16 @@ def serve(
         )
     sock = bind_socket(host, port)
     try:
-        announce(f"Direct Line 3.0 reference server: {http_origin(sock)}{BASE_PATH}")
+        what = "live stand-in" if config.behave == "live" else "reference server"
+        announce(f"Direct Line 3.0 {what}: {http_origin(sock)}{BASE_PATH}")
         if show_secret:
             announce(f"Secret: {config.secret}")
+        if config.transient_error_rate > 0:
+            percent = config.transient_error_rate * 100
+            announce(
+                f"Transient errors: {percent:g}% of polling and reconnect GETs answer 503 once "
+                f"(seed {config.transient_seed})"
+            )
         server = uvicorn.Server(_uvicorn_config(create_app(config)))
         tune_collector()
         with contextlib.suppress(KeyboardInterrupt):

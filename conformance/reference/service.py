@@ -13,8 +13,10 @@ Operation methods:
 Building blocks they share (override these to change one rule everywhere):
     authenticate, authorize, check_open, parse_token_parameters, parse_watermark,
     parse_activity_body, validate_client_activity, stamp_client_activity, accept_client_activity,
-    deliver_to_bot, receive_from_bot, stamp_bot_activity, ends_conversation, greet,
-    conversation_answer, stream_url, upload_activity, store_attachment, backlog_sets
+    deliver_to_bot, bot_failure_error, bot_timeout_error, receive_from_bot, stamp_bot_activity,
+    ends_conversation, greet, conversation_answer, stream_url, upload_activity,
+    store_attachment, backlog_sets, create_store, error_response
+`live.LiveDirectLineService` overrides some of them to stand in for the hosted service.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from starlette.responses import Response
+
 from .activities import check_activity_shape, type_is, utc_timestamp
 from .bot import Bot, BotFailed, EchoBot, ForwardingBot
 from .config import ServerConfig
@@ -35,6 +39,7 @@ from .errors import (
     bot_error,
     bot_timed_out,
     conversation_ended,
+    error_response,
     forbidden_conversation,
     invalid_credential,
     missing_property,
@@ -119,11 +124,18 @@ class DirectLineService:
 
     def __init__(self, config: ServerConfig, store: ConversationStore | None = None) -> None:
         self.config = config
-        self.store = store if store is not None else ConversationStore()
+        self.store = store if store is not None else self.create_store()
         self.tokens = TokenAuthority(config.secret)
         self.bot_account = {"id": config.bot_id, "name": config.bot_name, "role": "bot"}
         self.bot: Bot = self.create_bot()
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def create_store(self) -> ConversationStore:
+        return ConversationStore()
+
+    def error_response(self, err: DirectLineError) -> Response:
+        """The HTTP answer of a refusal: every error of the app and its middleware goes here."""
+        return error_response(err)
 
     def create_bot(self) -> Bot:
         if self.config.bot_url:
@@ -459,15 +471,23 @@ class DirectLineService:
         task.add_done_callback(self._forget_task)
         done, _pending = await asyncio.wait({task}, timeout=self.config.bot_timeout)
         if not done:
-            raise bot_timed_out()
+            raise self.bot_timeout_error()
         if task.cancelled():
-            raise bot_error()
+            raise self.bot_failure_error(None)
         failure = task.exception()
         if failure is None:
             return
         if not isinstance(failure, BotFailed):
             logger.error("the bot raised %r", failure)
-        raise bot_error()
+        raise self.bot_failure_error(failure)
+
+    def bot_failure_error(self, failure: BaseException | None) -> DirectLineError:
+        """The refusal of a send the bot failed (`failure`: what it raised, if anything)."""
+        return bot_error()
+
+    def bot_timeout_error(self) -> DirectLineError:
+        """The refusal of a send the bot did not take within bot_timeout."""
+        return bot_timed_out()
 
     async def _call_bot(self, conversation_id: str, activity: Activity) -> None:
         limit = self.config.bot_timeout + self.late_reply_grace

@@ -41,9 +41,9 @@ _ID_ALPHABET = string.ascii_letters + string.digits
 _ID_SUFFIX = "-ref"
 
 
-def new_conversation_id() -> str:
+def new_conversation_id(suffix: str = _ID_SUFFIX) -> str:
     """22 random alphanumerics and a partition-like suffix, like the live service's ids."""
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(22)) + _ID_SUFFIX
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(22)) + suffix
 
 
 def activity_set(activities: list[Activity], watermark: int) -> dict[str, Any]:
@@ -141,7 +141,8 @@ class ConversationStore:
     file_ttl = 24 * 3600.0
     """Uploaded files may be deleted after 24 hours (DL-UPLOAD-009)."""
 
-    def __init__(self) -> None:
+    def __init__(self, id_suffix: str = _ID_SUFFIX) -> None:
+        self.id_suffix = id_suffix  # ends every id: `-ref`; the live stand-in's region `-us`
         self._conversations: dict[str, Conversation] = {}
         self._files: dict[str, StoredFile] = {}
 
@@ -152,9 +153,9 @@ class ConversationStore:
         return iter(list(self._conversations.values()))
 
     def create(self, user: dict[str, str] | None = None) -> Conversation:
-        conversation_id = new_conversation_id()
+        conversation_id = new_conversation_id(self.id_suffix)
         while conversation_id in self._conversations:  # pragma: no cover - 131 bits of luck
-            conversation_id = new_conversation_id()
+            conversation_id = new_conversation_id(self.id_suffix)
         conversation = Conversation(conversation_id, user=user)
         self._conversations[conversation_id] = conversation
         return conversation

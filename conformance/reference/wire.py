@@ -20,8 +20,10 @@ __all__ = [
     "MAX_DEPTH",
     "JSONAnswer",
     "JSONInputError",
+    "PrettyJSONAnswer",
     "copy_json",
     "dumps",
+    "dumps_pretty",
     "loads",
 ]
 
@@ -92,6 +94,13 @@ def dumps(value: Any) -> str:
     return text
 
 
+def dumps_pretty(value: Any) -> str:
+    """Two-space indented JSON with CRLF line ends, the layout of the live service's error
+    bodies (docs/live-service.md §5). JSON strings never hold a raw newline, so every `\n`
+    of the indented text is a line end."""
+    return json.dumps(value, ensure_ascii=True, indent=2).replace("\n", "\r\n")
+
+
 class JSONAnswer(Response):
     """A JSON response with `application/json; charset=utf-8` and no caching."""
 
@@ -110,3 +119,10 @@ class JSONAnswer(Response):
 
     def render(self, content: Any) -> bytes:
         return dumps(content).encode("utf-8")
+
+
+class PrettyJSONAnswer(JSONAnswer):
+    """A JSONAnswer laid out by dumps_pretty."""
+
+    def render(self, content: Any) -> bytes:
+        return dumps_pretty(content).encode("utf-8")
