@@ -30,6 +30,7 @@ controller hands to every worker.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import secrets as secrets_module
@@ -447,6 +448,23 @@ class DirectLinePlugin:
         if marked:
             schedule_timing_tests_first(items)
             group_lanes(marked)
+            if self.is_worker:
+                from conformance.scheduling import GROUPS_FILE
+
+                folder = Path(self.config.workerinput["dl_run_dir"])  # type: ignore[attr-defined]
+                groups = {item.nodeid: group for item in marked if (group := _group_of(item))}
+                _write_atomically(folder / GROUPS_FILE, json.dumps(groups))
+
+    @pytest.hookimpl(tryfirst=True, optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """A conformance run spreads its tests by group (see conformance.scheduling)."""
+        if config.getvalue("dist") not in ("load", "loadgroup", "loadscope", "loadfile"):
+            return None
+        if not self._conformance_options_given():
+            return None
+        from conformance.scheduling import GROUPS_FILE, GroupScheduling
+
+        return GroupScheduling(config, log, self.run_folder() / GROUPS_FILE)
 
     @pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
     def pytest_collection_modifyitems_plan(
@@ -1162,6 +1180,13 @@ def _parse_start(client: DirectLineClient, answer: Exchange) -> Conversation | N
 def _lane_name(item: pytest.Item) -> str | None:
     mark = item.get_closest_marker("lane")
     return str(mark.args[0]) if mark is not None else None
+
+
+def _group_of(item: pytest.Item) -> str | None:
+    mark = item.get_closest_marker("xdist_group")
+    if mark is None:
+        return None
+    return str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
 
 
 def group_lanes(items: list[pytest.Item]) -> None:

@@ -31,7 +31,7 @@ from .errors import (
     too_large,
 )
 from .faults import TransientFaults
-from .live import ATTACHMENTS_PATH, LiveDirectLineService
+from .live import ATTACHMENTS_PATH, PLACEHOLDER_PATH, PLACEHOLDER_PNG, LiveDirectLineService
 from .middleware import CORSMiddleware, ErrorGuard, LiveHeaders, deny_websocket
 from .service import BASE_PATH, CONNECTOR_PATH, DirectLineService
 from .streaming import run_stream
@@ -281,9 +281,18 @@ def routes() -> list[Route | WebSocketRoute]:
 
 
 def live_routes() -> list[Route | WebSocketRoute]:
-    """The extra routes of the live behaviour: uploaded files at the host's root (§11)."""
+    """The extra routes of the live behaviour: uploaded files at the host's root, and the
+    placeholder image clients see in their place (§11)."""
     path = ATTACHMENTS_PATH + "/{conversation_id}/{sequence}/{index}/{name:path}"
-    return [Route(path, attachment, methods=["GET"])]
+    return [
+        Route(path, attachment, methods=["GET"]),
+        Route(PLACEHOLDER_PATH, placeholder, methods=["GET"]),
+    ]
+
+
+async def placeholder(request: Request) -> Response:
+    """The placeholder image of the live behaviour (served here, so no run needs the internet)."""
+    return Response(PLACEHOLDER_PNG, media_type="image/png")
 
 
 def middleware_stack(config: ServerConfig, service: DirectLineService) -> list[Middleware]:

@@ -37,18 +37,24 @@ from .wire import PrettyJSONAnswer
 
 __all__ = [
     "ATTACHMENTS_PATH",
-    "PLACEHOLDER_URL",
+    "PLACEHOLDER_PATH",
+    "PLACEHOLDER_PNG",
     "REGION_SUFFIX",
     "LiveDirectLineService",
 ]
 
 REGION_SUFFIX = "-us"
 """§5: ids end in a region or partition suffix (`-us`, `-au`, `-j`, ... were seen)."""
-PLACEHOLDER_URL = (
-    "https://docs.botframework.com/static/devportal/client/images/"
-    "bot-framework-default-placeholder.png"
+PLACEHOLDER_PATH = "/static/devportal/client/images/bot-framework-default-placeholder.png"
+"""§11: what clients see instead of an uploaded file's URL: the hosted service points at this
+path on docs.botframework.com; the stand-in serves a placeholder image at the same path on its
+own host, so a dry run never needs the internet (and finds the same mismatch: an image that is
+not the uploaded file)."""
+PLACEHOLDER_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d4944415478da63f8ffff3f0005fe02fea7d6a3d10000000049454e44ae426082"
 )
-"""§11: what clients see instead of an uploaded file's URL."""
+"""A 1x1 transparent PNG: the stand-in's placeholder image."""
 ATTACHMENTS_PATH = "/attachments"
 """§11: uploaded files live at the service host's root, not under /v3/directline."""
 BOT_FAILED = "Failed to send activity: bot returned an error"
@@ -201,7 +207,7 @@ class LiveDirectLineService(DirectLineService):
             return activity
         shown = dict(activity)
         shown["attachments"] = [
-            {**a, "contentUrl": PLACEHOLDER_URL}
+            {**a, "contentUrl": origin + PLACEHOLDER_PATH}
             if isinstance(a, dict) and str(a.get("contentUrl", "")).startswith(prefix)
             else a
             for a in attachments

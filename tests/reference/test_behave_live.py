@@ -19,7 +19,7 @@ from starlette.routing import Route
 from websockets.exceptions import InvalidStatus
 
 from conformance.reference import EmbeddedServer, ServerConfig
-from conformance.reference.live import PLACEHOLDER_URL
+from conformance.reference.live import PLACEHOLDER_PATH, PLACEHOLDER_PNG
 
 MESSAGE = {"type": "message", "from": {"id": "user1"}, "text": "hello"}
 NO_MESSAGE_500 = b'{\r\n  "error": {\r\n    "code": "ServiceError"\r\n  }\r\n}'
@@ -235,7 +235,7 @@ def test_the_bot_gets_a_tokenized_url_and_clients_the_placeholder(live):
         assert shown["id"] == uploaded_id == f"{conversation.id}|0000002"
         assert (echo["id"], echo["replyToId"]) == (f"{conversation.id}|0000003", uploaded_id)
         [attachment] = shown["attachments"]
-        assert attachment["contentUrl"] == PLACEHOLDER_URL
+        assert attachment["contentUrl"] == live.origin + PLACEHOLDER_PATH
         assert (attachment["contentType"], attachment["name"]) == ("image/png", "eel one.png")
     # the echo bot repeats what it received: the URL only the bot was given
     [received] = history[3]["attachments"]
@@ -243,6 +243,9 @@ def test_the_bot_gets_a_tokenized_url_and_clients_the_placeholder(live):
     assert f"{url.scheme}://{url.netloc}" == live.origin
     assert url.path == f"/attachments/{conversation.id}/2/0/eel%20one.png"
     assert re.fullmatch(r"t=[A-Za-z0-9_\-]{32}", url.query), url.query
+    # the placeholder itself is served by the stand-in: no run needs the internet
+    image = live.http.get(live.origin + PLACEHOLDER_PATH)
+    assert (image.status_code, image.content) == (200, PLACEHOLDER_PNG)
     served = httpx.get(received["contentUrl"], trust_env=False, timeout=5)
     assert served.status_code == 200 and served.content == data
     assert served.headers["content-type"] == "image/png"

@@ -1,0 +1,45 @@
+"""How a run's tests are spread over pytest-xdist workers: a lane's tests together, each timing
+test alone and first.
+
+A lane's tests share one conversation, started once per worker that runs them: the plan counts
+one start per lane, so the lane must run on one worker. Each test that waits out a protocol
+timing (the stream window, a token's lifetime) gets a worker of its own, first, so the waits
+overlap and a run lasts about its longest wait.
+
+pytest-xdist's own ``--dist loadgroup`` puts the group into the test's node id, which the pytest
+this kit runs on no longer lets it do; so the workers write each test's group to the run folder
+(``groups.json``) as they collect, and this scheduler reads it. Tests without a group are units
+of their own, in collection order (timing tests first: the plugin collects them first).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from xdist.scheduler import LoadScopeScheduling
+
+__all__ = ["GROUPS_FILE", "GroupScheduling"]
+
+#: The file of the run folder mapping a node id to its group.
+GROUPS_FILE = "groups.json"
+
+
+class GroupScheduling(LoadScopeScheduling):
+    """Load scheduling by work units: a group's tests are one unit, every other test its own."""
+
+    def __init__(self, config: Any, log: Any, groups_file: Path) -> None:
+        super().__init__(config, log)
+        # keep collection order (timing tests first), not the largest units first
+        config.option.loadscopereorder = False
+        self._groups_file = groups_file
+        self._groups: dict[str, str] | None = None
+
+    def _split_scope(self, nodeid: str) -> str:
+        if self._groups is None and self._groups_file.is_file():
+            self._groups = json.loads(self._groups_file.read_text(encoding="utf-8"))
+        group = (self._groups or {}).get(nodeid)
+        if group is not None:
+            return group
+        return super()._split_scope(nodeid) if "@" in nodeid else nodeid
