@@ -7,6 +7,7 @@ OAuth token endpoint for the Azure-registration options.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -109,6 +110,16 @@ def test_a_message_is_echoed_before_the_bot_answers(bot: Process, channel: FakeC
     assert reply.activity["from"] == sent["recipient"]
     assert reply.activity["recipient"] == sent["from"]
     assert reply.activity["conversation"] == sent["conversation"]
+
+
+def test_text_that_utf_8_cannot_carry_is_echoed_too(bot: Process, channel: FakeChannel) -> None:
+    """A lone surrogate arrives as a JSON escape (NLP.js, offline-directline forward it so):
+    the echo carries it back the same way, and the bot never answers 500 for it."""
+    sent = message(channel, None)
+    raw = json.dumps({**sent, "text": "a\ud800b"}).encode()
+    answer = post(bot, None, content=raw, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 200
+    assert texts(channel, sent) == ["a\ud800b"]
 
 
 def test_ids_are_escaped_in_the_reply_route(bot: Process, channel: FakeChannel) -> None:

@@ -89,7 +89,8 @@ class Connector:
             except TokenError as exc:
                 raise ReplyFailed(f"no token for the reply: {exc}") from None
             headers["Authorization"] = f"Bearer {token}"
-        body = json.dumps(activity, ensure_ascii=False).encode("utf-8")
+        # ASCII escapes carry what UTF-8 cannot (a lone surrogate the client sent, echoed back)
+        body = json.dumps(activity).encode("ascii")
         try:
             answer = await self._http.post(url, content=body, headers=headers)
         except httpx.HTTPError as exc:
