@@ -98,12 +98,13 @@ def serve(
     )
     previous = signal.signal(signal.SIGTERM, _raise_stopped)
     try:
-        announce(f"READY {messages_url(sock)}")
-        if parent:
-            threading.Thread(target=_watch_parent, args=(parent, server), daemon=True).start()
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again: Ctrl-C
-        # becomes KeyboardInterrupt, SIGTERM reaches _raise_stopped; both end here quietly.
+        # becomes KeyboardInterrupt, SIGTERM reaches _raise_stopped; both end here quietly, as
+        # does a signal that comes before uvicorn took over (right after the ready line).
         with contextlib.suppress(KeyboardInterrupt, _Stopped):
+            announce(f"READY {messages_url(sock)}")
+            if parent:
+                threading.Thread(target=_watch_parent, args=(parent, server), daemon=True).start()
             server.run(sockets=[sock])
     finally:
         signal.signal(signal.SIGTERM, previous)
