@@ -176,7 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
         "service's 15 s bot timeout)",
     )
     bot.add_argument(
-        "--welcome", metavar="TEXT", help="the greeting for a member who joins (default Welcome!)"
+        "--welcome",
+        metavar="TEXT",
+        help="the greeting for a member who joins (default: the profile's [bot] welcome when it "
+        "has one, else Welcome!)",
     )
     bot.add_argument(
         "--reply-timeout",
