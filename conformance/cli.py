@@ -165,6 +165,74 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=_serve)
 
+    bot = commands.add_parser(
+        "bot",
+        help="run the kit's test bot (Bot Framework connector protocol) in the foreground",
+        description="Serve the kit's canonical test bot on POST /api/messages until stopped: it "
+        "echoes each message (text and attachments, replyToId set), greets a member who joins, "
+        "and misbehaves on the trigger texts (error, end, slow, many) of the built-in profiles "
+        "or of --profile. Put it behind an emulator, a proxy or an Azure bot registration.",
+    )
+    bot.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    bot.add_argument("--port", type=_port, default=3979, help="port (default 3979; 0: any free)")
+    bot.add_argument(
+        "--allow-public", action="store_true", help="allow listening on a non-loopback address"
+    )
+    bot.add_argument(
+        "--profile",
+        metavar="FILE|NAME",
+        help="take the trigger texts (and greeting) from this profile's [bot] table",
+    )
+    bot.add_argument(
+        "--slow-seconds",
+        type=_positive,
+        default=20.0,
+        metavar="SECONDS",
+        help="how long the slow trigger waits before the echo (default 20, above the hosted "
+        "service's 15 s bot timeout)",
+    )
+    bot.add_argument(
+        "--welcome",
+        metavar="TEXT",
+        help="the greeting for a member who joins (default: the profile's [bot] welcome when it "
+        "has one, else Welcome!)",
+    )
+    bot.add_argument(
+        "--reply-timeout",
+        type=_positive,
+        default=10.0,
+        metavar="SECONDS",
+        help="longest wait for the channel to take one reply (default 10)",
+    )
+    bot.add_argument(
+        "--app-id", metavar="ID", help="Azure bot registration: the app id to get tokens for"
+    )
+    bot.add_argument(
+        "--app-password-env",
+        metavar="NAME",
+        help="environment variable holding the app's password (default MICROSOFT_APP_PASSWORD)",
+    )
+    bot.add_argument(
+        "--token-url",
+        metavar="URL",
+        help="OAuth token endpoint (default: the Bot Framework's multi-tenant one; a "
+        "single-tenant app uses https://login.microsoftonline.com/TENANT/oauth2/v2.0/token)",
+    )
+    bot.add_argument(
+        "--trust-service-url",
+        action="append",
+        metavar="URL",
+        help="also send the app's token to replies for this serviceUrl's origin (repeatable; "
+        "always trusted: https://*.botframework.com and https://*.botframework.azure.us)",
+    )
+    bot.add_argument(
+        "--parent",
+        type=_positive_int,
+        metavar="PID",
+        help="stop when the process PID, which started the bot, ends (for test harnesses)",
+    )
+    bot.set_defaults(handler=_bot)
+
     reqs = commands.add_parser(
         "requirements",
         help="list the catalog with the tests that cover each requirement",
@@ -355,6 +423,13 @@ def _serve(options: argparse.Namespace, extra: list[str]) -> int:
         print(f"{PROG} serve: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return 0
+
+
+# -- bot ----------------------------------------------------------------------------------------
+def _bot(options: argparse.Namespace, extra: list[str]) -> int:
+    from conformance.testbot.command import run
+
+    return run(options)
 
 
 # -- requirements -------------------------------------------------------------------------------

@@ -6,18 +6,16 @@ conversation, a bot that is down (502, the server stays up, nothing lost) and a 
 (504 after bot_timeout, the late reply still delivered).
 
 The SDK (botbuilder-core / botbuilder-integration-aiohttp 4.17.1) pins its own aiohttp,
-msrest and msal, so it lives in a test-only virtualenv under .tox/sdkbot-venv, built once
-(under an inter-process lock, for pytest-xdist) and skipped with the reason when it cannot be
-installed. The bot (tests/bots/sdk_echo_bot.py) runs there as a subprocess on 127.0.0.1 in
-emulator mode (no app id, no auth).
+msrest and msal, so it lives in a test-only virtualenv under .tox/sdkbot-venv (tests/bots/sdk.py
+builds it once and skips with the reason when it cannot be installed). The bot
+(tests/bots/sdk_echo_bot.py) runs there as a subprocess on 127.0.0.1 in emulator mode (no app
+id, no auth).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,72 +25,21 @@ import httpx
 import pytest
 
 from conformance.reference import EmbeddedServer, ServerConfig
-from tests.external import free_port, install_lock
+from tests.bots import sdk
+from tests.external import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BOT_SCRIPT = ROOT / "tests" / "bots" / "sdk_echo_bot.py"
-VENV = ROOT / ".tox" / "sdkbot-venv"
-REQUIREMENTS = ["botbuilder-core==4.17.1", "botbuilder-integration-aiohttp==4.17.1"]
-SUPPORTED = ((3, 9), (3, 12))
-"""Pythons the SDK 4.17 works on here (aiohttp >= 3.10; its metadata declares no bound)."""
-PIP_OPTIONS = ["--disable-pip-version-check"]
-INSTALL_TIMEOUT = 300
 SECRET = "sdk-bot-secret"
 BOT_TIMEOUT = 2.0
 SLOW_SECONDS = 3.0
 WAIT = 8.0
 
 
-def _interpreter() -> str | None:
-    """A base Python in SUPPORTED: this one, else one from pyenv (3.12, then 3.11)."""
-    low, high = SUPPORTED
-    if low <= sys.version_info[:2] <= high:
-        return getattr(sys, "_base_executable", sys.executable)
-    pyenv = shutil.which("pyenv")
-    if pyenv is None:
-        return None
-    versions = subprocess.run(
-        [pyenv, "versions", "--bare"], capture_output=True, text=True, timeout=30, check=False
-    ).stdout.split()
-    for minor in (12, 11):
-        matching = [v for v in versions if v.startswith(f"3.{minor}.")]
-        if matching:
-            prefix = subprocess.run(
-                [pyenv, "prefix", matching[-1]], capture_output=True, text=True, timeout=30
-            ).stdout.strip()
-            if prefix:
-                return str(Path(prefix) / "bin" / "python3")
-    return None
-
-
 @pytest.fixture(scope="session")
 def sdk_python() -> str:
     """The Python of the SDK's virtualenv, built once (skip with the reason if impossible)."""
-    python = VENV / "bin" / "python"
-    stamp = VENV / ".installed"
-    wanted = " ".join(REQUIREMENTS)
-    with install_lock(VENV):
-        if stamp.is_file() and stamp.read_text() == wanted and python.exists():
-            return str(python)
-        base = _interpreter()
-        if base is None:
-            pytest.skip(f"no Python {SUPPORTED[0]}..{SUPPORTED[1]} for the Bot Framework SDK")
-        shutil.rmtree(VENV, ignore_errors=True)
-        try:
-            subprocess.run([base, "-m", "venv", str(VENV)], check=True, timeout=120)
-            done = subprocess.run(
-                [str(python), "-m", "pip", "install", "--quiet", *PIP_OPTIONS, *REQUIREMENTS],
-                capture_output=True,
-                text=True,
-                timeout=INSTALL_TIMEOUT,
-                check=False,
-            )
-        except (subprocess.SubprocessError, OSError) as exc:
-            pytest.skip(f"could not build the SDK virtualenv: {exc!r}")
-        if done.returncode != 0:
-            pytest.skip(f"pip could not install the SDK (no index?): {done.stderr[-600:]}")
-        stamp.write_text(wanted)
-    return str(python)
+    return sdk.sdk_python()
 
 
 class BotProcess:

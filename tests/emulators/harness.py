@@ -133,14 +133,15 @@ class Running:
 
 @contextlib.contextmanager
 def running(name: str) -> Iterator[Running]:
-    """Run emulator ``name`` (and the echo bot behind it) on loopback; yield where it is."""
+    """Run emulator ``name`` (and the kit's test bot behind it) on loopback; yield where it is."""
     emulator = EMULATORS[name]
     started: list[Process] = []
     env = dict(os.environ, NODE_PATH=str(modules_dir()))
     try:
         args = ["node", str(HERE / emulator.script), "--port", "0", "--parent", str(os.getpid())]
         if emulator.needs_bot:
-            bot_args = ["-m", "tests.emulators.echo_bot", "--port", "0"]
+            # the shipped test bot, as the profiles assume: `directline-conformance bot`
+            bot_args = ["-m", "conformance.cli", "bot", "--port", "0"]
             bot = Process([sys.executable, *bot_args, "--parent", str(os.getpid())])
             started.append(bot)
             args += ["--bot-url", bot.ready_url()]
