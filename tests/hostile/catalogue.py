@@ -29,10 +29,14 @@ __all__ = ["HOSTILES", "Hostile", "Running", "start_hostile"]
 class Running(Protocol):
     """A started hostile target."""
 
-    target_url: str
     requests: int
     connections: int
     issued: list[str]
+
+    @property
+    def target_url(self) -> str:
+        """The URL to give the kit's --target."""
+        ...
 
     def stop(self) -> None: ...
 
