@@ -98,7 +98,7 @@ class FuzzLevel:
 #: reproducible); ``live``: few seeded examples, for a shared service within its limits.
 FUZZ_LEVELS: dict[str, FuzzLevel] = {
     "ci": FuzzLevel("ci", 50, 10, 15, derandomize=True),
-    "live": FuzzLevel("live", 4, 1, 8, derandomize=False),
+    "live": FuzzLevel("live", 3, 1, 6, derandomize=False),
 }
 #: One start: the conversation an example needs (its own at the ci level, the test's at live).
 _START = Cost(conversations=1, requests=1)

@@ -40,7 +40,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -72,6 +72,7 @@ SAME_REASON_SHOWN = 3
 #: Bot behaviours a test can need beyond the catalog's features (``@pytest.mark.bot(...)``).
 BOT_NEEDS: dict[str, Callable[[Profile], bool]] = {
     "many": lambda profile: bool(profile.bot.many),
+    "reply_to_id": lambda profile: profile.bot.reply_to_id,
 }
 
 
@@ -110,6 +111,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers", "bot(*behaviours): bot behaviours the test needs beyond the catalog's features"
+    )
+    config.addinivalue_line(
+        "markers", "fuzz_level(*levels): the Hypothesis levels the test means something at"
     )
     config.addinivalue_line(
         "markers",
@@ -164,8 +168,13 @@ class DirectLinePlugin:
         self.plan_only = False
         self.plan_problems: list[str] = []
         self._preflight_done = False
+        #: Why the run could not start (bad configuration, a target that is no Direct Line
+        #: service): one line, exit 2, nothing judged.
+        self.fatal: str | None = None
         #: The shared conversations of this process, by lane name.
         self._lanes: dict[str, Lane] = {}
+        #: The pytest-xdist scheduler of a distributed run (the controller's).
+        self._scheduler: Any = None
         #: The report files written at the end of the run (--dl-report-dir), for the summary.
         self.report_paths: list[Path] = []
 
@@ -287,7 +296,24 @@ class DirectLinePlugin:
         try:
             return build()
         except HarnessError as exc:
-            pytest.exit(f"directline-conformance: {exc}", returncode=2)
+            self.stop_with(str(exc))
+
+    def stop_with(self, problem: str) -> NoReturn:
+        """End the run at once, before anything is judged: one line, exit status 2."""
+        self.fatal = self.redactor.redact(problem) if self._settings is not None else problem
+        pytest.exit(f"directline-conformance: {self.fatal}", returncode=2)
+
+    def preflight_passes(self) -> bool:
+        """Run the preflight (once); when the target is no usable Direct Line service, say so
+        in one line at the end of the run (exit 2), and False: no test may run."""
+        from conformance.errors import HarnessError
+
+        try:
+            self.preflight()
+        except HarnessError as exc:
+            self.fatal = self.redactor.redact(str(exc))
+            return False
+        return True
 
     # -- the run folder (pytest-xdist) -------------------------------------------------------
     def run_folder(self) -> Path:
@@ -314,8 +340,6 @@ class DirectLinePlugin:
         server."""
         if self._target is None:
             self._target = self._guard(self._start_embedded if self.embedded else self._connect)
-            if not self.is_worker:
-                self.preflight()
         return self._target
 
     def _start_embedded(self) -> Target:
@@ -353,20 +377,17 @@ class DirectLinePlugin:
         return Target(base_url=base_url, secret=secret, profile=profile)
 
     def preflight(self) -> None:
-        """Check once, before the first test, that the target is a Direct Line service: the
-        embedded server needs no check; a foreign target that is not is one line and exit 2."""
+        """Check once, before the first test, that the target is a Direct Line service (the
+        embedded server needs no check); raises a HarnessError saying what came back."""
         if self._preflight_done or self.embedded:
             return
         self._preflight_done = True
-        from conformance.errors import HarnessError
         from conformance.preflight import preflight
 
         target = self.ensure_target()
         client = self.make_client(target, case_id="directline-conformance:preflight")
         try:
             preflight(client, target.profile, secret_flag=self.settings.flag("secret_env"))
-        except HarnessError as exc:
-            pytest.exit(self.redactor.redact(f"directline-conformance: {exc}"), returncode=2)
         finally:
             client.close()
 
@@ -464,7 +485,8 @@ class DirectLinePlugin:
             return None
         from conformance.scheduling import GROUPS_FILE, GroupScheduling
 
-        return GroupScheduling(config, log, self.run_folder() / GROUPS_FILE)
+        self._scheduler = GroupScheduling(config, log, self.run_folder() / GROUPS_FILE)
+        return self._scheduler
 
     @pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
     def pytest_collection_modifyitems_plan(
@@ -488,6 +510,9 @@ class DirectLinePlugin:
         if self.is_worker:
             folder = Path(self.config.workerinput["dl_run_dir"])  # type: ignore[attr-defined]
             _write_atomically(folder / PLAN_FILE, self.plan.to_json())
+        distributed = self.distributed and not self.is_worker  # the controller checks then
+        if not self.plan_only and not self.is_worker and not distributed:
+            self.plan_only = not self.preflight_passes()
         if self.plan_only:
             config.hook.pytest_deselected(items=list(items))
             items[:] = []
@@ -520,6 +545,13 @@ class DirectLinePlugin:
             absent = [need for need in mark.args if not BOT_NEEDS[need](profile)]
             if absent:
                 return f"profile {profile.name!r} describes no bot behaviour {absent[0]!r}"
+        levels = [level for mark in item.iter_markers("fuzz_level") for level in mark.args]
+        level, _ = self.fuzz_level()
+        if levels and level not in levels:
+            return (
+                f"the fuzz level of this run is {level}; this test needs {' or '.join(levels)} "
+                "(--fuzz)"
+            )
         return ""
 
     def _build_plan(self, marked: list[pytest.Item]) -> Plan:
@@ -593,8 +625,8 @@ class DirectLinePlugin:
             reporter.write_line("")
             for line in self.describe_run():
                 reporter.write_line(line)
-        if not self.plan_only:
-            self.preflight()
+        if not self.plan_only and not self.preflight_passes() and self._scheduler is not None:
+            self._scheduler.cancel()  # no test is sent to a worker
 
     def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
         if not self.active or self.is_worker or self.plan_only:
@@ -797,6 +829,9 @@ class DirectLinePlugin:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        if self.fatal is not None and not self.is_worker:
+            session.exitstatus = 2
+            return
         if not self.active or self.is_worker or self.config.option.collectonly:
             return
         if exitstatus in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
@@ -907,6 +942,11 @@ class DirectLinePlugin:
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.fatal is not None and not self.is_worker:
+            terminalreporter.write_line(
+                f"directline-conformance: error: {self.fatal}", red=True, bold=True
+            )
+            return
         if self.is_worker or not self.active:
             return
         tr = terminalreporter

@@ -86,6 +86,10 @@ class Bot:
     #: message's text: ``"{text}"`` (the kit's test bot), ``"Echo: {text}"`` (the Bot Framework
     #: sample echo bot), or ``"*"`` when any reply (with replyToId) will do.
     reply: str = "{text}"
+    #: Whether the bot's reply carries ``replyToId`` = the message's id (the Bot Framework SDK
+    #: for Python leaves it out on the directline channel): when not, a reply is known by its
+    #: text, and the rule about replyToId (DL-BOT-001) is not-applicable.
+    reply_to_id: bool = True
     #: The greeting sent when a user joins (feature bot_welcome): its exact text, or ``"*"``.
     welcome: str = ANY_TEXT
     #: The message text that makes the bot fail (feature bot_error).
@@ -108,6 +112,13 @@ class Bot:
         """Whether ``reply`` is the text the bot answers ``text`` with."""
         wanted = self.reply_text(text)
         return isinstance(reply, str) if wanted is None else reply == wanted
+
+    def answers(self, reply: dict[str, object], sent_id: str, sent_text: str) -> bool:
+        """Whether ``reply`` (a bot's message) answers the message ``sent_id`` with text
+        ``sent_text``: by its replyToId, or (a bot that sets none) by its text."""
+        if self.reply_to_id:
+            return reply.get("replyToId") == sent_id
+        return self.is_reply(reply.get("text"), sent_text)
 
     def is_welcome(self, text: object) -> bool:
         """Whether ``text`` is the bot's greeting."""
@@ -339,6 +350,11 @@ def _check_bot(values: dict[str, Any], where: str) -> None:
     many_reply = values.get("many_reply")
     if many_reply is not None and "{i}" not in many_reply:
         raise ConfigError(f"{where}.many_reply must contain {{i}}, not {many_reply!r}")
+    if values.get("reply_to_id") is False and values.get("reply", "{text}") == ANY_TEXT:
+        raise ConfigError(
+            f'{where}: a bot whose replies carry no replyToId needs a reply = "...{{text}}..." '
+            'its replies can be told by (reply = "*" matches any message)'
+        )
 
 
 def _string(data: dict[str, Any], key: str, where: str, *, default: str) -> str:

@@ -35,6 +35,15 @@ class GroupScheduling(LoadScopeScheduling):
         config.option.loadscopereorder = False
         self._groups_file = groups_file
         self._groups: dict[str, str] | None = None
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """Send no test at all (the target failed the preflight): the run ends at once."""
+        self._cancelled = True
+
+    def schedule(self) -> None:
+        if not self._cancelled:
+            super().schedule()
 
     def _split_scope(self, nodeid: str) -> str:
         if self._groups is None and self._groups_file.is_file():

@@ -24,10 +24,12 @@ from conformance.client import SECRET, Auth, Conversation, DirectLineClient, Str
 from conformance.errors import PreconditionFailed, StreamRefused
 from conformance.evidence import Exchange
 from conformance.plan import poll_delays
+from conformance.profile import Bot
 
 __all__ = [
     "SUITE_USER_PREFIX",
     "USER_ID",
+    "answers",
     "credential",
     "event",
     "expect_stream_opens",
@@ -85,6 +87,16 @@ def from_bot(activity: dict[str, Any]) -> bool:
     sender_id = sender.get("id")
     return sender.get("role") == "bot" or not (
         isinstance(sender_id, str) and sender_id.startswith(SUITE_USER_PREFIX)
+    )
+
+
+def answers(activity: dict[str, Any], sent_id: str, sent_text: str, bot: Bot) -> bool:
+    """Whether ``activity`` is the bot's reply to the message ``sent_id`` (with text
+    ``sent_text``), as the profile's bot replies (by replyToId, or by text)."""
+    return (
+        activity.get("type") == "message"
+        and from_bot(activity)
+        and bot.answers(activity, sent_id, sent_text)
     )
 
 

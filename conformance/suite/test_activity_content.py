@@ -76,7 +76,8 @@ def _small_exchange(
     if with_stream and profile.supports("websocket") and conversation.stream_url:
         stream = client.open_stream(conversation.stream_url)
     try:
-        sent = steps.send(client, conversation, steps.message(steps.unique_text("fields")))
+        said = steps.unique_text("fields")
+        sent = steps.send(client, conversation, steps.message(said))
         steps.send(
             client,
             conversation,
@@ -89,7 +90,7 @@ def _small_exchange(
             steps.wait_for_history(
                 client,
                 conversation,
-                lambda acts: any(a.get("replyToId") == sent and from_bot(a) for a in acts),
+                lambda acts: any(steps.answers(a, sent, said, profile.bot) for a in acts),
                 timeout=timeout,
             )
         read, _, pages = client.collect_activities(
@@ -450,16 +451,17 @@ def test_bot_cards_reach_the_client_unchanged(
 ) -> None:
     """The bot's attachment cards (a hero card, an adaptive card) reach the client unchanged."""
     conversation = dl_conversation
+    said = steps.unique_text("cards")
     sent = steps.send(
         dl_client,
         conversation,
-        steps.message(steps.unique_text("cards"), attachments=CARDS),
+        steps.message(said, attachments=CARDS),
         what="sending a message with cards",
     )
     timeout = dl_profile.timings.delivery_timeout
 
     def echoes(acts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [a for a in acts if from_bot(a) and a.get("replyToId") == sent]
+        return [a for a in acts if steps.answers(a, sent, said, dl_profile.bot)]
 
     activities = steps.wait_for_history(
         dl_client, conversation, lambda acts: bool(echoes(acts)), timeout=timeout

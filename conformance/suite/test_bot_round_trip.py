@@ -38,6 +38,7 @@ def _show(activities: list[dict[str, Any]]) -> str:
 
 
 @pytest.mark.smoke
+@pytest.mark.bot("reply_to_id")
 @bot_lane
 @cost(requests=1, activities=1, waits=1)
 @requirement("DL-BOT-001")

@@ -1,7 +1,11 @@
 """A Hypothesis state machine over one conversation: send, poll by watermark, read the stream,
 reconnect, refresh the token, upload, end. Each run of the machine (an example) has its own
 client, recorder and conversation. The first harness error ends the test as an error (see
-conformance.suite.fuzzing); at the live level the examples come from the run's seed.
+conformance.suite.fuzzing).
+
+The machine runs at the ci level only: a walk is worth something over many examples, and the one
+or two a shared service's budget allows would mostly be Hypothesis's simplest (the same rule,
+step after step), judging nothing. Every rule the machine judges has its own test besides.
 
 Rules needing an optional feature are disabled by preconditions read from the profile; a test
 judges only the requirements of its marker (the other rules still run, to mix the traffic), so
@@ -39,6 +43,7 @@ cost = pytest.mark.cost(
     per_example=Cost(conversations=1, requests=2, streams=1),
     per_step=Cost(requests=DRAIN_POLLS + 2, activities=1, streams=1),
 )
+ci_only = pytest.mark.fuzz_level("ci")
 
 
 def _ids(activities: Sequence[dict[str, Any]]) -> list[Any]:
@@ -343,6 +348,7 @@ def _run_machine(
     run_inconclusive_aware(machine_test)
 
 
+@ci_only
 @cost
 @requirement("DL-POLL-005", "DL-POLL-006", "DL-POLL-007")
 def test_machine_polling_loses_nothing_and_repeats_nothing(
@@ -357,6 +363,7 @@ def test_machine_polling_loses_nothing_and_repeats_nothing(
     _run_machine(request, dl_fuzz, dl_example_client, dl_profile, judged)
 
 
+@ci_only
 @cost
 @requirement("DL-STREAM-007", "DL-RECON-003")
 def test_machine_streams_deliver_once_in_order_across_reconnects(
@@ -371,6 +378,7 @@ def test_machine_streams_deliver_once_in_order_across_reconnects(
     _run_machine(request, dl_fuzz, dl_example_client, dl_profile, judged, stream=True)
 
 
+@ci_only
 @cost
 @requirement("DL-EOC-003")
 def test_machine_sends_after_end_are_refused(
@@ -384,6 +392,7 @@ def test_machine_sends_after_end_are_refused(
     _run_machine(request, dl_fuzz, dl_example_client, dl_profile, {"DL-EOC-003"}, end=True)
 
 
+@ci_only
 @cost
 @requirement("DL-EOC-007")
 def test_machine_sends_after_end_are_accepted_when_forwarded(

@@ -29,7 +29,7 @@ cost = pytest.mark.cost
 
 ExampleClient = Callable[[pytest.Item], DirectLineClient]
 #: The most sends of one example of the unique-ids property.
-BATCH = 4
+BATCH = 3
 Check = Callable[[DirectLineClient, ExampleConversations, Any], None]
 
 #: Always tried first (Hypothesis explicit examples): the edges every run must cover.

@@ -99,12 +99,14 @@ def test_stream_messages_are_activity_sets(
             steps.typing(),
             what="sending typing",
         )
-        said = steps.send(dl_client, conversation, steps.message(steps.unique_text("frames")))
+        text = steps.unique_text("frames")
+        said = steps.send(dl_client, conversation, steps.message(text))
         frames: list[str | bytes] = []
         seen: Activities = []
         deadline = time.monotonic() + dl_profile.timings.delivery_timeout
         while said not in ids_of(seen) or (
-            dl_profile.supports("echo_bot") and not any(a.get("replyToId") == said for a in seen)
+            dl_profile.supports("echo_bot")
+            and not any(steps.answers(a, said, text, dl_profile.bot) for a in seen)
         ):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -160,12 +162,15 @@ def test_own_and_bot_activities_arrive(dl_client: DirectLineClient, dl_profile: 
     """Activities recorded while connected arrive: the client's own and the bot's."""
     conversation = start(dl_client)
     echo = dl_profile.supports("echo_bot")
+    bot = dl_profile.bot
     with dl_client.open_stream(conversation.stream_url or "") as stream:
-        said = steps.send(dl_client, conversation, steps.message(steps.unique_text("arrive")))
+        text = steps.unique_text("arrive")
+        said = steps.send(dl_client, conversation, steps.message(text))
         arrived = collect(
             stream,
             lambda acts: (
-                said in ids_of(acts) and (not echo or any(a.get("replyToId") == said for a in acts))
+                said in ids_of(acts)
+                and (not echo or any(steps.answers(a, said, text, bot) for a in acts))
             ),
             dl_profile.timings.delivery_timeout,
         )
@@ -177,7 +182,7 @@ def test_own_and_bot_activities_arrive(dl_client: DirectLineClient, dl_profile: 
     )
     if echo:
         expect.that(
-            any(a.get("replyToId") == said for a in arrived),
+            any(steps.answers(a, said, text, bot) for a in arrived),
             f"the bot's reply to {said!r} on the stream",
             f"stream delivered {[(a.get('id'), a.get('replyToId')) for a in arrived]!r}",
             [stream.exchange],
