@@ -337,13 +337,20 @@ def check_configuration(options: argparse.Namespace) -> None:
 def check_keyword_expression(expression: str) -> None:
     """A ``-k`` expression pytest would refuse: one line now, not an INTERNALERROR per worker."""
     try:
-        from _pytest.mark.expression import Expression, ParseError
+        from _pytest.mark import expression as grammar
     except ImportError:  # pragma: no cover - a pytest without it checks for itself
         return
+    refusals: tuple[type[Exception], ...] = (SyntaxError, ValueError)
+    parse_error = getattr(grammar, "ParseError", None)  # older pytest's own error type
+    if isinstance(parse_error, type) and issubclass(parse_error, Exception):
+        refusals += (parse_error,)
     try:
-        Expression.compile(expression)
-    except ParseError as exc:
-        raise ConfigError(f"option -k: {expression!r} is not a valid expression ({exc})") from None
+        grammar.Expression.compile(expression)
+    except refusals as exc:
+        detail = getattr(exc, "msg", None) or str(exc)
+        raise ConfigError(
+            f"option -k: {expression!r} is not a valid expression ({detail})"
+        ) from None
 
 
 def pytest_args(options: argparse.Namespace, extra: Sequence[str]) -> list[str]:

@@ -169,7 +169,9 @@ def compute_verdicts(
     untested = untested or {}
     by_requirement: dict[str, list[TestResult]] = {}
     for result in results:
-        for rid in result.requirements:
+        # a failure naming another rule (a stream frame of the wrong shape, a send answered
+        # without an id) is that rule's failure too, whichever test met it
+        for rid in dict.fromkeys((*result.requirements, *result.failed_requirements)):
             by_requirement.setdefault(rid, []).append(result)
     verdicts = []
     for requirement in catalog:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conformance.client import Allowance, Ledger, Meter, RateLimiter, RunGovernor
-from conformance.client.limits import DEAD_AFTER, SendPacer
+from conformance.client.limits import DEAD_AFTER, DEAD_WINDOW, SendPacer
 from conformance.errors import BudgetExhausted, ConfigError, RunStopped
 
 
@@ -98,15 +98,22 @@ def test_budgets_are_enforced_for_the_whole_ledger(tmp_path: Path) -> None:
 
 
 def test_a_target_that_stops_answering_is_declared_dead_once_for_everyone(tmp_path: Path) -> None:
+    """Dead: 3 of the last 6 requests unanswered, whoever sent them; answered starts in
+    between (a target that answers its starts and nothing else) do not keep it alive."""
     one = RunGovernor(ledger=Ledger(tmp_path))
     two = RunGovernor(ledger=Ledger(tmp_path))
     for _ in range(DEAD_AFTER - 1):
         one.settle(answered=False)
-    two.settle(answered=True, status=200)  # an answer in between resets the count
+        two.settle(answered=True, status=201)
     assert one.stopped() is None
-    for _ in range(DEAD_AFTER):
-        two.settle(answered=False)
-    assert "not answering" in (two.stopped() or "")
+    for _ in range(DEAD_WINDOW):
+        one.settle(answered=True, status=200)  # a slow answer long ago is forgotten
+    one.settle(answered=False)
+    two.settle(answered=True, status=201)
+    one.settle(answered=False)
+    assert one.stopped() is None
+    two.settle(answered=False)
+    assert "3 of the last 6 requests got no answer" in (two.stopped() or "")
     with pytest.raises(RunStopped, match="not answering"):
         one.admit()
 

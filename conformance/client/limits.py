@@ -35,8 +35,11 @@ __all__ = [
     "SendPacer",
 ]
 
-#: Requests in a row without any answer after which the target is declared dead.
+#: Unanswered requests among the last DEAD_WINDOW after which the target is declared dead: a
+#: target that answers its starts but nothing after them (every other request unanswered) is
+#: as dead as one that answers nothing.
 DEAD_AFTER = 3
+DEAD_WINDOW = 6
 
 
 class Ledger:
@@ -307,12 +310,16 @@ class RunGovernor:
                 data["conversations"] = data.get("conversations", 0) + 1
             if reached_bot:
                 data["activities"] = data.get("activities", 0) + 1
-            data["unanswered"] = 0 if answered else data.get("unanswered", 0) + 1
+            recent = [*data.get("recent", []), bool(answered)][-DEAD_WINDOW:]
+            data["recent"] = recent
             data["throttled"] = data.get("throttled", 0) + 1 if status == 429 else 0
-            unanswered = data["unanswered"]
+            unanswered = recent.count(False)
             throttled = data["throttled"]
         if unanswered >= DEAD_AFTER:
-            self.stop(f"the target is not answering: {unanswered} requests in a row got no answer")
+            self.stop(
+                f"the target is not answering: {unanswered} of the last {len(recent)} requests "
+                "got no answer; check that it is up and answering"
+            )
         if throttled >= throttled_limit:
             self.stop(
                 f"the target throttles the run: {throttled} answers in a row were 429 Too Many "
