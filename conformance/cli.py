@@ -161,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seed of --transient-errors: the same seed fails the same requests (default 0)",
     )
     serve.add_argument(
+        "--count",
+        metavar="FILE",
+        help="keep FILE up to date with what clients made the server do (JSON: requests, "
+        "conversations, streams, activities), counted at the server",
+    )
+    serve.add_argument(
         "--allow-public", action="store_true", help="allow listening on a non-loopback address"
     )
     serve.set_defaults(handler=_serve)
@@ -408,6 +414,7 @@ def _serve(options: argparse.Namespace, extra: list[str]) -> int:
             bot_url=options.bot_url,
             transient_error_rate=options.transient_errors,
             transient_seed=options.transient_seed,
+            traffic_file=options.count,
             **{name: value for name, value in given.items() if value is not None},
         )
     except ValueError as exc:

@@ -124,8 +124,12 @@ def status(
     api: bool = True,
 ) -> int:
     """The answer's status is one of ``allowed`` (ints or ranges), and (``api``, the default)
-    the answer is a Direct Line answer, a JSON object; returns the status. ``api=False`` for
-    what is not an API answer: an uploaded file's bytes, a CORS preflight."""
+    a 2xx answer is a Direct Line answer, a JSON object; returns the status. ``api=False`` for
+    what is not an API answer: an uploaded file's bytes, a CORS preflight.
+
+    A 4xx or 5xx is judged on its status alone: the refusal is the rule's evidence, and its
+    body is DL-ERR-001's and DL-ERR-007's (a plain-text refusal must fail those, not every
+    rule that expects a refusal). A 2xx without a JSON object is no evidence of anything."""
     codes: set[int] = set()
     for item in allowed:
         codes.update(item if isinstance(item, range) else (item,))
@@ -138,7 +142,7 @@ def status(
             [exchange],
             requirement=requirement,
         )
-    problem = not_direct_line(exchange) if api else None
+    problem = not_direct_line(exchange) if api and exchange.status < 400 else None
     if problem is not None:
         raise Violation(
             f"{prefix}{_allowed_text(codes)} from a Direct Line service (a JSON object body)",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -81,6 +81,27 @@ class Cost:
     def within(self, other: Cost) -> bool:
         """Whether every figure of this cost is at most the other's."""
         return all(getattr(self, f.name) <= getattr(other, f.name) for f in fields(self))
+
+
+def overspent(declared: Cost, measured: Mapping[str, int], polls_per_wait: int) -> list[str]:
+    """Where a test sent more than its cost marker declares (``measured``: its Meter's figures),
+    e.g. ``["requests 12 > 10"]``; empty when it kept to it. A test that overspends makes every
+    plan (and so every budget) a promise the kit cannot keep."""
+    bounds = {
+        "requests": declared.requests,
+        "conversations": declared.conversations,
+        "streams": declared.streams,
+        "activities": declared.activities,
+        "waits": declared.waits,
+        "polls": declared.waits * polls_per_wait,
+        "pagings": declared.pagings,
+        "pages": declared.pagings * HISTORY_PAGES,
+    }
+    return [
+        f"{name} {measured.get(name, 0)} > {most}"
+        for name, most in bounds.items()
+        if measured.get(name, 0) > most
+    ]
 
 
 @dataclass(frozen=True)
@@ -186,6 +207,8 @@ class Plan:
     undeclared: tuple[str, ...] = ()
     #: What the run sends besides its tests (the preflight).
     overhead: Cost = field(default_factory=Cost)
+    #: Whether any test to run uses the target (none: no preflight, no secret needed).
+    reaches_target: bool = True
 
     @classmethod
     def build(
@@ -196,6 +219,7 @@ class Plan:
         workers: int = 1,
         undeclared: Iterable[str] = (),
         overhead: Cost | None = None,
+        reaches_target: bool = True,
     ) -> Plan:
         return cls(
             tests=tuple(tests),
@@ -204,6 +228,7 @@ class Plan:
             workers=max(1, workers),
             undeclared=tuple(undeclared),
             overhead=overhead or Cost(),
+            reaches_target=reaches_target,
         )
 
     # -- figures ----------------------------------------------------------------------------
@@ -340,6 +365,7 @@ class Plan:
             workers=data["workers"],
             undeclared=tuple(data["undeclared"]),
             overhead=Cost(**data["overhead"]),
+            reaches_target=bool(data.get("reaches_target", True)),
         )
 
 

@@ -60,6 +60,8 @@ if TYPE_CHECKING:
 __all__ = ["MARKER", "SUITE_PACKAGE", "DirectLinePlugin", "requirement_ids"]
 
 MARKER = "requirement"
+#: The fixture every test that talks to the target depends on.
+TARGET_FIXTURE = "dl_target"
 SUITE_PACKAGE = "conformance.suite"
 PLUGIN_NAME = "directline-conformance:session"
 NOT_APPLICABLE = "not-applicable: "
@@ -511,7 +513,12 @@ class DirectLinePlugin:
             folder = Path(self.config.workerinput["dl_run_dir"])  # type: ignore[attr-defined]
             _write_atomically(folder / PLAN_FILE, self.plan.to_json())
         distributed = self.distributed and not self.is_worker  # the controller checks then
-        if not self.plan_only and not self.is_worker and not distributed:
+        if (
+            not self.plan_only
+            and not self.is_worker
+            and not distributed
+            and self.plan.reaches_target
+        ):
             self.plan_only = not self.preflight_passes()
         if self.plan_only:
             config.hook.pytest_deselected(items=list(items))
@@ -579,9 +586,17 @@ class DirectLinePlugin:
             workers = int(self.config.workerinput.get("workercount", 1) or 1)  # type: ignore[attr-defined]
         else:
             workers = int(getattr(self.config.option, "numprocesses", 0) or 0)
-        # the preflight: one start, and one generate where the profile has tokens
+        # the preflight: one start, and one generate where the profile has tokens; none when no
+        # test to run uses the target
+        reaches = any(
+            TARGET_FIXTURE in getattr(item, "fixturenames", ())
+            for item, planned in zip(marked, tests, strict=True)
+            if not planned.not_applicable
+        )
         probes = (
-            0 if self.embedded else 1 + (profile.supports("tokens") and profile.supports("auth"))
+            0
+            if self.embedded or not reaches
+            else 1 + (profile.supports("tokens") and profile.supports("auth"))
         )
         overhead = Cost(conversations=probes, requests=probes)
         draft = Plan.build(
@@ -603,7 +618,14 @@ class DirectLinePlugin:
             # half spent
             starts = min(count, math.ceil(float(deadline) / (lifetime / 2)))
             overhead = overhead + (Cost(conversations=1, requests=1) + once).times(starts)
-        return Plan.build(tests, profile, workers=workers, undeclared=undeclared, overhead=overhead)
+        return Plan.build(
+            tests,
+            profile,
+            workers=workers,
+            undeclared=undeclared,
+            overhead=overhead,
+            reaches_target=reaches,
+        )
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
@@ -625,7 +647,8 @@ class DirectLinePlugin:
             reporter.write_line("")
             for line in self.describe_run():
                 reporter.write_line(line)
-        if not self.plan_only and not self.preflight_passes() and self._scheduler is not None:
+        checked = self.plan.reaches_target and not self.plan_only
+        if checked and not self.preflight_passes() and self._scheduler is not None:
             self._scheduler.cancel()  # no test is sent to a worker
 
     def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
@@ -869,6 +892,24 @@ class DirectLinePlugin:
                 return stop.read_text(encoding="utf-8") or "stopped"
         return None
 
+    def _audited(self, results: dict[str, TestResult]) -> dict[str, TestResult]:
+        """Each test's result with its planned cost, and where it sent more than that."""
+        from dataclasses import asdict, replace
+
+        from conformance.plan import overspent
+
+        assert self.plan is not None
+        planned = {t.nodeid: t.cost for t in self.plan.tests}
+        audited = {}
+        for nodeid, result in results.items():
+            declared = planned.get(nodeid)
+            if declared is None:
+                audited[nodeid] = result
+                continue
+            over = overspent(declared, result.cost, self.plan.polls_per_wait) if result.cost else []
+            audited[nodeid] = replace(result, planned=asdict(declared), overspent=tuple(over))
+        return audited
+
     def _build_record(self) -> RunRecord:
         from conformance.report import public_url
         from conformance.suite.untested import UNTESTED
@@ -884,6 +925,8 @@ class DirectLinePlugin:
                         outcome=Outcome.ERROR,
                         message=f"not run: {self.stopped}",
                     )
+        if self.plan is not None:
+            results = self._audited(results)
         expectations = self.expectations
         verdicts = compute_verdicts(
             self.catalog,

@@ -22,6 +22,8 @@ from conformance.profile import Profile
 __all__ = ["BASE_PATH_CHECK", "preflight"]
 
 BASE_PATH_CHECK = "check that the base URL is the one ending in /v3/directline"
+#: The rule a start answer without a usable conversationId breaks.
+START_ID_RULE = "DL-START-002"
 #: Characters of a body the line quotes.
 QUOTED = 80
 
@@ -90,12 +92,16 @@ def _problem(answer: Exchange, profile: Profile) -> str:
     if 200 <= status < 300:
         if "conversationId" not in data:
             return (
-                f"{what} answered {status} with a JSON object without a conversationId: not a "
-                f"Direct Line start answer; {BASE_PATH_CHECK}"
+                f"{what} answered {status} with a JSON object without a conversationId "
+                f"({START_ID_RULE}): not a Direct Line start answer, nothing can be tested; "
+                f"{BASE_PATH_CHECK}"
             )
         problem = id_problem(data["conversationId"])
         if problem is not None:
-            return f"{what} answered a conversationId that is {problem}; check the target"
+            return (
+                f"{what} answered a conversationId that is {problem} ({START_ID_RULE}): "
+                "nothing can be tested with it; check the target"
+            )
         return ""
     error = data.get("error")
     if not isinstance(error, dict) or not isinstance(error.get("code"), str):

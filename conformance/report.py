@@ -90,6 +90,8 @@ def build_report(record: RunRecord) -> dict[str, Any]:
                 # the bug report (expected, observed, exchanges, curl) of a failure or error
                 "evidence": t.message if t.outcome.value in _EVIDENCE_OUTCOMES else None,
                 "cost": dict(t.cost) or None,
+                "planned": dict(t.planned) or None,
+                "overspent": list(t.overspent),
             }
             for t in record.results
         ],

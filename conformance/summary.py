@@ -43,6 +43,16 @@ def summary_lines(record: RunRecord, shown: int = 3) -> list[Line]:
                 {},
             )
         )
+        over = [r for r in record.results if r.overspent]
+        if over:
+            first = over[0]
+            lines.append(
+                (
+                    f"kit bug: {len(over)} test(s) sent more than their cost marker declares "
+                    f"(the plan did not hold), e.g. {first.nodeid}: {', '.join(first.overspent)}",
+                    {"yellow": True},
+                )
+            )
     if record.stopped:
         lines.append((f"the run stopped early: {record.stopped}", {"red": True, "bold": True}))
     bad = failing(record.verdicts, record.fail_on)

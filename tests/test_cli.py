@@ -41,7 +41,8 @@ def test_unreachable_target_exits_2_with_one_clear_line() -> None:
         "run", "--target", "http://127.0.0.1:9/v3/directline", "-k", "start", secret="s3cr3t-xyz"
     )
     assert result.returncode == 2
-    assert "cannot be used" in result.stdout
+    assert "connection refused" in result.stdout
+    assert "check that the target is running at http://127.0.0.1:9/v3/directline" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     assert "s3cr3t-xyz" not in result.stdout + result.stderr
 

@@ -43,7 +43,12 @@ def test_mutant_fails_exactly_its_requirements(broken: Mutant, tmp_path: Path) -
         f"{broken.name}: the right requirements failed, but not through "
         f"{sorted(set(broken.tests) - run.failed_tests)}\n{run.output[-4000:]}"
     )
-    assert run.returncode == 1
+    assert bool(run.preflight_line) == broken.preflight, (
+        f"{broken.name}: the preflight {'stopped' if run.preflight_line else 'let through'} the "
+        f"run, the mutant says it {'should' if broken.preflight else 'should not'}\n"
+        f"{run.output[-4000:]}"
+    )
+    assert run.returncode == (2 if broken.preflight else 1)
 
 
 def test_every_must_and_should_is_named_by_a_mutant() -> None:
@@ -83,6 +88,8 @@ def test_faithful_reference_fails_nothing(reading: str, tmp_path: Path) -> None:
     bad = run.with_verdict("fail", "error", "unexpected-pass")
     assert not bad, f"the faithful reference got {sorted(bad)}:\n{run.output[-4000:]}"
     assert run.returncode == 0
+    # the plan audit: no test sends more than its cost marker declares
+    assert not run.overspent, f"tests over their declared cost: {run.overspent}"
 
 
 def test_faithful_reference_with_real_token_lifetime_passes_the_lifetime_rule(

@@ -35,6 +35,7 @@ from .live import ATTACHMENTS_PATH, PLACEHOLDER_PATH, PLACEHOLDER_PNG, LiveDirec
 from .middleware import CORSMiddleware, ErrorGuard, LiveHeaders, deny_websocket
 from .service import BASE_PATH, CONNECTOR_PATH, DirectLineService
 from .streaming import run_stream
+from .traffic import TrafficCounter
 from .wire import JSONAnswer
 
 __all__ = ["create_app", "read_body"]
@@ -310,6 +311,8 @@ def middleware_stack(config: ServerConfig, service: DirectLineService) -> list[M
             )
         )
     stack.append(Middleware(ErrorGuard, render=service.error_response))
+    if config.traffic_file is not None:
+        stack.insert(0, Middleware(TrafficCounter, path=config.traffic_file))
     return stack
 
 

@@ -69,6 +69,8 @@ class ServerConfig:
         once, for dry runs of clients that must retry (0 disables).
     transient_seed: the seed of those faults: the same seed and the same requests in the
         same order fail the same way.
+    traffic_file: when set, a JSON file kept up to date with what clients made the server do
+        (requests, conversations, streams, activities: traffic.py), counted at the server.
     """
 
     secret: str
@@ -91,6 +93,7 @@ class ServerConfig:
     behave: Behaviour = "reference"
     transient_error_rate: float = 0.0
     transient_seed: int = 0
+    traffic_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.behave not in _BEHAVIOURS:

@@ -215,8 +215,8 @@ def serve(
     """
     if not allow_public and not is_loopback(host):
         raise ValueError(
-            f"refusing to bind {host!r}: not a loopback address (pass allow_public=True to "
-            "expose the reference server)"
+            f"refusing to bind {host!r}: not a loopback address (--allow-public, or "
+            "allow_public=True, exposes the reference server)"
         )
     sock = bind_socket(host, port)
     try:

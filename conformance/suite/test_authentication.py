@@ -264,7 +264,7 @@ def test_malformed_authorization_answers_401(
     dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
 ) -> None:
     """A malformed ``Authorization`` header is refused with 401 on every operation; the scheme
-    name is case-insensitive, so ``bearer <secret>`` is accepted (judged on the reads, which
+    name is case-insensitive, so ``bearer <credential>`` is accepted (judged on the reads, which
     create nothing)."""
     secret = dl_client.secret or ""
     malformed = {
@@ -281,11 +281,15 @@ def test_malformed_authorization_answers_401(
         for form, auth in (forms[index % 3], forms[(index + 1) % 3])
     ]
     judge_each(answers, (401,), "401 on every operation with a malformed Authorization header")
-    lowered = RawAuth(f"bearer {secret}")
+    # the conversation's own credential, which every operation must take (DL-AUTH-004 and
+    # DL-AUTH-005 judge which credential works where)
+    own = dl_conversation.token or secret
+    shown = "<token>" if dl_conversation.token else "<secret>"
+    lowered = RawAuth(f"bearer {own}")
     cid = dl_conversation.id
-    lower = [("GET activities with 'bearer <secret>'", dl_client.get_activities(cid, auth=lowered))]
+    lower = [(f"GET activities with 'bearer {shown}'", dl_client.get_activities(cid, auth=lowered))]
     if dl_profile.supports("reconnect"):
-        lower.append(("reconnect with 'bearer <secret>'", dl_client.reconnect(cid, auth=lowered)))
+        lower.append((f"reconnect with 'bearer {shown}'", dl_client.reconnect(cid, auth=lowered)))
     judge_each(
         lower,
         range(200, 300),

@@ -21,6 +21,8 @@ from conformance.suite import steps
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost
 bot_lane = pytest.mark.lane("bot")
+#: Lane state: the refused send of a conversation that stopped taking sends after a bot failure.
+REFUSING_AFTER_FAILURE = "refusing after a bot failure"
 
 
 def from_bot(activity: dict[str, Any]) -> bool:
@@ -72,60 +74,6 @@ def test_bot_reply_reaches_the_client(
     )
 
 
-@bot_lane
-@cost(requests=1)
-@requirement("DL-BOT-002")
-def test_bot_failure_answers_502(
-    dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
-) -> None:
-    """When the bot fails, the send answers 502 with an ErrorResponse."""
-    conversation = dl_conversation
-    answer = dl_client.post_activity(
-        conversation.id, steps.message(dl_profile.bot.error), auth=steps.credential(conversation)
-    )
-    expect.status(answer, 502, what=f"sending the bot-error trigger {dl_profile.bot.error!r}")
-    expect.error_response(answer)
-
-
-@bot_lane
-@cost(requests=4, activities=2, pagings=1)
-@requirement("DL-BOT-003")
-def test_bot_failure_leaves_the_conversation_usable(
-    dl_client: DirectLineClient, dl_conversation: Conversation, dl_profile: Profile
-) -> None:
-    """A bot failure loses nothing already recorded: GET still answers the earlier activities,
-    and the next send is accepted."""
-    conversation = dl_conversation
-    before_id = steps.send(dl_client, conversation, steps.message(steps.unique_text("before")))
-    failed = dl_client.post_activity(
-        conversation.id, steps.message(dl_profile.bot.error), auth=steps.credential(conversation)
-    )
-    if failed.status is not None and 200 <= failed.status < 300:
-        raise PreconditionFailed(
-            f"could not test: the bot-error trigger was accepted ({failed.status}); "
-            "DL-BOT-002 judges that",
-            exchange=failed,
-        )
-    read = dl_client.get_activities(conversation.id, auth=steps.credential(conversation))
-    expect.status(read, 200, what="GET activities after the bot failed")
-    activities, _, pages = dl_client.collect_activities(
-        conversation.id, auth=steps.credential(conversation)
-    )
-    ids = [a.get("id") for a in activities]
-    expect.that(
-        before_id in ids,
-        f"the activity {before_id!r} sent before the failure still in the history",
-        f"activity ids {ids!r}",
-        [failed, *pages],
-    )
-    after = dl_client.post_activity(
-        conversation.id,
-        steps.message(steps.unique_text("after")),
-        auth=steps.credential(conversation),
-    )
-    expect.status(after, range(200, 300), what="the next send after the bot failed")
-
-
 @pytest.mark.bot("many")
 @bot_lane
 @cost(requests=1, activities=1, waits=1)
@@ -164,6 +112,76 @@ def test_bot_activities_keep_the_bot_order(
         "the texts of the bot's replies, in history order",
         dl_client.recorder.exchanges[-1:],
     )
+
+
+@bot_lane
+@cost(requests=4, activities=2, pagings=1)
+@requirement("DL-BOT-003")
+def test_bot_failure_leaves_the_conversation_usable(
+    dl_client: DirectLineClient,
+    dl_conversation: Conversation,
+    dl_profile: Profile,
+    dl_lane_state: dict[str, Any],
+) -> None:
+    """A bot failure loses nothing already recorded: GET still answers the earlier activities,
+    and the next send is accepted. (The lane's last tests: the failure must not spoil the
+    conversation for tests that come after it.)"""
+    conversation = dl_conversation
+    before_id = steps.send(dl_client, conversation, steps.message(steps.unique_text("before")))
+    failed = dl_client.post_activity(
+        conversation.id, steps.message(dl_profile.bot.error), auth=steps.credential(conversation)
+    )
+    if failed.status is not None and 200 <= failed.status < 300:
+        raise PreconditionFailed(
+            f"could not test: the bot-error trigger was accepted ({failed.status}); "
+            "DL-BOT-002 judges that",
+            exchange=failed,
+        )
+    read = dl_client.get_activities(conversation.id, auth=steps.credential(conversation))
+    expect.status(read, 200, what="GET activities after the bot failed")
+    activities, _, pages = dl_client.collect_activities(
+        conversation.id, auth=steps.credential(conversation)
+    )
+    ids = [a.get("id") for a in activities]
+    expect.that(
+        before_id in ids,
+        f"the activity {before_id!r} sent before the failure still in the history",
+        f"activity ids {ids!r}",
+        [failed, *pages],
+    )
+    after = dl_client.post_activity(
+        conversation.id,
+        steps.message(steps.unique_text("after")),
+        auth=steps.credential(conversation),
+    )
+    if after.status is None or not 200 <= after.status < 300:
+        dl_lane_state[REFUSING_AFTER_FAILURE] = after
+    expect.status(after, range(200, 300), what="the next send after the bot failed")
+
+
+@bot_lane
+@cost(requests=1)
+@requirement("DL-BOT-002")
+def test_bot_failure_answers_502(
+    dl_client: DirectLineClient,
+    dl_conversation: Conversation,
+    dl_profile: Profile,
+    dl_lane_state: dict[str, Any],
+) -> None:
+    """When the bot fails, the send answers 502 with an ErrorResponse."""
+    conversation = dl_conversation
+    refused = dl_lane_state.get(REFUSING_AFTER_FAILURE)
+    if refused is not None:
+        raise PreconditionFailed(
+            f"could not test: the conversation refuses sends since an earlier bot failure "
+            f"({refused.status}); DL-BOT-003 judges that",
+            exchange=refused,
+        )
+    answer = dl_client.post_activity(
+        conversation.id, steps.message(dl_profile.bot.error), auth=steps.credential(conversation)
+    )
+    expect.status(answer, 502, what=f"sending the bot-error trigger {dl_profile.bot.error!r}")
+    expect.error_response(answer)
 
 
 @cost(conversations=1, requests=2, activities=1, pagings=1)

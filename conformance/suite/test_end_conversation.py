@@ -20,12 +20,15 @@ import pytest
 from conformance import expect
 from conformance.client import Conversation, DirectLineClient, UploadFile
 from conformance.errors import PreconditionFailed
+from conformance.plan import Cost
 from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost
 ended_lane = pytest.mark.lane("ended")
+#: What the lane does once before its end: start the bystander, say something.
+BEFORE_THE_END = Cost(conversations=1, requests=2, activities=1)
 from_bot = steps.from_bot
 
 
@@ -41,11 +44,18 @@ def is_end(activity: dict) -> bool:
 def said_before_the_end(
     client: DirectLineClient, conversation: Conversation, state: dict[str, Any]
 ) -> str:
-    """The id of what the lane said before its end (said now when nothing was: precondition)."""
+    """The id of what the lane said before its end (said now when nothing was: precondition).
+    A bystander conversation is started then too, before the end: DL-EOC-008 judges that the
+    end leaves a conversation that was already there alone."""
     if "said" not in state:
-        state["said"] = steps.send(
-            client, conversation, steps.event(steps.unique_text("before end"))
-        )
+        client.meter.starting_lane = True  # the lane's cost, once (lane_once in the plan)
+        try:
+            state["bystander"] = client.new_conversation()
+            state["said"] = steps.send(
+                client, conversation, steps.event(steps.unique_text("before end"))
+            )
+        finally:
+            client.meter.starting_lane = False
     return str(state["said"])
 
 
@@ -64,7 +74,7 @@ def ended(
 
 @pytest.mark.smoke
 @ended_lane
-@cost(requests=2, activities=2)
+@cost(requests=1, activities=1, lane_once=BEFORE_THE_END)
 @requirement("DL-EOC-001")
 def test_end_of_conversation_answers_200_with_id(
     dl_client: DirectLineClient, dl_conversation: Conversation, dl_lane_state: dict[str, Any]
@@ -91,7 +101,7 @@ def test_end_of_conversation_answers_200_with_id(
 
 
 @ended_lane
-@cost(requests=1, pagings=1)
+@cost(requests=1, pagings=1, lane_once=BEFORE_THE_END)
 @requirement("DL-EOC-002")
 def test_get_still_works_after_end(
     dl_client: DirectLineClient,
@@ -117,7 +127,7 @@ def test_get_still_works_after_end(
 
 
 @ended_lane
-@cost(requests=1, pagings=2)
+@cost(requests=1, pagings=2, lane_once=BEFORE_THE_END)
 @requirement("DL-EOC-003")
 def test_sends_after_client_end_are_refused(
     dl_client: DirectLineClient, dl_conversation: Conversation, ended: str
@@ -172,7 +182,7 @@ def test_sends_after_bot_end_are_refused(dl_client: DirectLineClient, dl_profile
 
 
 @ended_lane
-@cost(requests=1)
+@cost(requests=1, lane_once=BEFORE_THE_END)
 @requirement("DL-EOC-005")
 def test_upload_after_end_is_refused(
     dl_client: DirectLineClient, dl_conversation: Conversation, ended: str
@@ -213,7 +223,7 @@ def test_end_reaches_a_connected_stream(dl_client: DirectLineClient, dl_profile:
 
 
 @ended_lane
-@cost(requests=1, activities=1, pagings=1)
+@cost(requests=1, activities=1, pagings=1, lane_once=BEFORE_THE_END)
 @requirement("DL-EOC-007")
 def test_forward_reading_keeps_the_conversation_going(
     dl_client: DirectLineClient, dl_conversation: Conversation, ended: str
@@ -237,13 +247,13 @@ def test_forward_reading_keeps_the_conversation_going(
 
 
 @ended_lane
-@cost(conversations=1, requests=2, activities=1)
+@cost(requests=1, activities=1, lane_once=BEFORE_THE_END)
 @requirement("DL-EOC-008")
 def test_end_of_one_conversation_leaves_another_alone(
-    dl_client: DirectLineClient, ended: str
+    dl_client: DirectLineClient, dl_lane_state: dict[str, Any], ended: str
 ) -> None:
-    """Ending one conversation (the lane's) does not affect another."""
-    other = dl_client.new_conversation()
+    """Ending one conversation (the lane's) does not affect another that was there before."""
+    other: Conversation = dl_lane_state["bystander"]
     answer = dl_client.post_activity(
         other.id, steps.message(steps.unique_text("other")), auth=steps.credential(other)
     )
@@ -289,7 +299,7 @@ def test_bot_messages_after_its_end_are_not_delivered(
 
 
 @ended_lane
-@cost(requests=1)
+@cost(requests=1, lane_once=BEFORE_THE_END)
 @requirement("DL-EOC-011")
 def test_refusal_after_end_is_not_401_403_404(
     dl_client: DirectLineClient, dl_conversation: Conversation, ended: str

@@ -30,11 +30,11 @@ JSON = {"Content-Type": "application/json"}
 FILE = UploadFile("conformance-error.txt", b"error checks\n", "text/plain")
 
 
-#: Requests the malformed-input test sends at most: 9 bodies, 1 text/plain, 2 watermarks, 1
-#: reconnect, 2 odd ids, 2 odd credentials, 2 starts, 1 generate, 1 refresh, 3 uploads, 1 read
-#: (conversations: a start or a generate a lenient target accepts; activities: two of the bodies
-#: a lenient target may accept). A lone "Bearer" is DL-AUTH-002's.
-MALFORMED = 25
+#: Requests the malformed-input test sends at most: 9 bodies, 1 text/plain, 3 watermarks (one
+#: negative), 1 reconnect, 2 odd ids, 2 odd credentials, 2 starts, 1 generate, 1 refresh,
+#: 3 uploads, 1 read (conversations: a start or a generate a lenient target accepts; activities:
+#: two of the bodies a lenient target may accept). A lone "Bearer" is DL-AUTH-002's.
+MALFORMED = 26
 
 
 def unknown_id() -> str:
@@ -176,7 +176,7 @@ def test_malformed_requests_draw_no_500(
                     conversation.id, auth=token, watermark=mark
                 )
             )
-            for mark in ("zzz", "99999999999999999999999999")
+            for mark in ("zzz", "-1", "99999999999999999999999999")
         ),
         lambda: dl_client.reconnect(conversation.id, auth=token, watermark="zzz"),
         lambda: dl_client.get_activities("\x00" + unknown_id()),

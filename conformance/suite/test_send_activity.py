@@ -41,10 +41,19 @@ def _recorded(
     client: DirectLineClient, conversation: Conversation, activity_id: str
 ) -> dict[str, Any]:
     """The recorded activity with ``activity_id`` (precondition: GET shows it; DL-SEND-003
-    judges that)."""
-    for activity in steps.history(client, conversation):
-        if activity.get("id") == activity_id:
-            return activity
+    judges that). Several activities under that id break DL-SEND-002, not the caller's rule:
+    which of them the send made cannot be told."""
+    history = steps.history(client, conversation)
+    found = [activity for activity in history if activity.get("id") == activity_id]
+    if len(found) > 1:
+        raise expect.Violation(
+            f"one recorded activity under the id {activity_id!r} the send answered",
+            f"{len(found)} activities under it",
+            client.recorder.exchanges[-1:],
+            requirement="DL-SEND-002",
+        )
+    if found:
+        return found[0]
     raise PreconditionFailed(
         f"could not test: GET shows no activity with the id {activity_id!r} the send answered "
         "(DL-SEND-003 judges that)"

@@ -133,7 +133,9 @@ def test_single_file_upload_records_a_message_with_it(
     content type and file name."""
     answer = upload(dl_client, dl_conversation, [TEXT_FILE], single=True)
     activity = expect_recorded(
-        uploaded_activity(dl_client, dl_conversation, answer, "uploading one file"),
+        uploaded_activity(
+            dl_client, dl_conversation, answer, "uploading one file", rule="DL-UPLOAD-001"
+        ),
         answer,
         dl_client,
     )

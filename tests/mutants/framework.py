@@ -15,6 +15,7 @@ import importlib
 import json
 import os
 import pkgutil
+import re
 import secrets
 import subprocess
 import sys
@@ -63,6 +64,8 @@ class Mutant:
     #: Suite test functions that must be among the failing ones: where several tests of a
     #: module judge one requirement (the Hypothesis properties), this says which one it proves.
     tests: tuple[str, ...] = ()
+    #: The breach is one the preflight stops the run for: exit 2, one line naming the rules.
+    preflight: bool = False
 
 
 MUTANTS: list[Mutant] = []
@@ -94,6 +97,7 @@ def mutant(
     server_end_of_conversation: str | None = None,
     profile_timings: dict[str, Any] | None = None,
     tests: tuple[str, ...] | str = (),
+    preflight: bool = False,
     **config: Any,
 ) -> Callable[[Any], Any]:
     """Register a mutant: a DirectLineService subclass, or a function ServerConfig -> ASGI app."""
@@ -120,6 +124,7 @@ def mutant(
                 profile_timings=dict(profile_timings or {}),
                 config=config,
                 tests=(tests,) if isinstance(tests, str) else tuple(tests),
+                preflight=preflight,
             )
         )
         return target
@@ -136,6 +141,10 @@ class SuiteRun:
     output: str
     #: Names of the test functions that failed (parameters and module dropped).
     failed_tests: frozenset[str] = frozenset()
+    #: The one line of a run the preflight stopped ("" when the tests ran).
+    preflight_line: str = ""
+    #: Tests that sent more than their cost marker declares, with where (the plan audit).
+    overspent: dict[str, list[str]] = field(default_factory=dict)
 
     def with_verdict(self, *verdicts: str) -> set[str]:
         """The requirement IDs that got one of ``verdicts``."""
@@ -258,13 +267,30 @@ def run_suite(
     output = completed.stdout + completed.stderr
     report = report_dir / "report.json"
     if not report.exists():
+        refusal = preflight_refusal(completed.returncode, output)
+        if refusal:
+            named = dict.fromkeys(REQUIREMENT_ID.findall(refusal), "fail")
+            return SuiteRun(completed.returncode, named, output, preflight_line=refusal)
         raise AssertionError(f"the suite wrote no report (exit {completed.returncode}):\n{output}")
     data = json.loads(report.read_text(encoding="utf-8"))
     verdicts = {r["id"]: r["verdict"] for r in data["requirements"]}
     failed = frozenset(
         function_name(t["nodeid"]) for t in data["tests"] if t["outcome"] == "failed"
     )
-    return SuiteRun(completed.returncode, verdicts, output, failed)
+    overspent = {t["nodeid"]: t["overspent"] for t in data["tests"] if t.get("overspent")}
+    return SuiteRun(completed.returncode, verdicts, output, failed, overspent=overspent)
+
+
+REQUIREMENT_ID = re.compile(r"\bDL-[A-Z]+-\d{3}\b")
+PREFLIGHT_PREFIX = "directline-conformance: error: "
+
+
+def preflight_refusal(returncode: int, output: str) -> str:
+    """The preflight's one line when it stopped the run (exit 2), else ""."""
+    if returncode != 2:
+        return ""
+    lines = [line for line in output.splitlines() if line.startswith(PREFLIGHT_PREFIX)]
+    return lines[0][len(PREFLIGHT_PREFIX) :] if len(lines) == 1 else ""
 
 
 def new_secret() -> str:

@@ -22,9 +22,10 @@ class NewConversationAnswers200(DirectLineService):
         return (200 if status == 201 else status), body
 
 
-@mutant("DL-START-002", modules=MODULE)
+@mutant("DL-START-002", modules=MODULE, preflight=True)
 class ConversationIdUnderAnotherName(DirectLineService):
-    """The start answer names the conversation `ConversationId` (wrong case)."""
+    """The start answer names the conversation `ConversationId` (wrong case): the preflight stops
+    the run with one line naming DL-START-002, as nothing can be tested without the id."""
 
     async def start_conversation(self, credential: Any, params: Any, origin: str) -> Any:
         status, body = await super().start_conversation(credential, params, origin)
