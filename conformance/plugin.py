@@ -950,6 +950,9 @@ class DirectLinePlugin:
             measured["sent_conversations"] = measured.get("conversations", 0) + measured.get(
                 "lane_conversations", 0
             )
+            measured["sent_activities"] = measured.get("activities", 0) + measured.get(
+                "lane_activities", 0
+            )
         planned = None
         if self.plan is not None:
             total = self.plan.total

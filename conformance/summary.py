@@ -39,7 +39,7 @@ def summary_lines(record: RunRecord, shown: int = 3) -> list[Line]:
                 f"sent: {m.get('sent_requests', 0)} requests ({m.get('retries', 0)} retries on "
                 f"top), {m.get('sent_conversations', 0)} conversations, {m.get('streams', 0)} "
                 "streams, "
-                f"{m.get('activities', 0)} activities to the bot",
+                f"{m.get('sent_activities', m.get('activities', 0))} activities to the bot",
                 {},
             )
         )

@@ -162,6 +162,7 @@ class Meter:
     #: What starting a lane's shared conversation sent (the plan counts it once per lane).
     lane_requests: int = 0
     lane_conversations: int = 0
+    lane_activities: int = 0
     #: True while a polling wait runs: its requests count as polls.
     polling: bool = False
     #: True while a history is read page by page: its requests count as pages.
@@ -187,6 +188,12 @@ class Meter:
         else:
             self.conversations += 1
 
+    def count_activity(self) -> None:
+        if self.starting_lane:
+            self.lane_activities += 1
+        else:
+            self.activities += 1
+
     def as_dict(self) -> dict[str, int]:
         return {
             "requests": self.requests,
@@ -200,6 +207,7 @@ class Meter:
             "retries": self.retries,
             "lane_requests": self.lane_requests,
             "lane_conversations": self.lane_conversations,
+            "lane_activities": self.lane_activities,
         }
 
 

@@ -78,6 +78,12 @@ def ids_of(activities: Iterable[Any]) -> list[Any]:
     return [a.get("id") for a in activities if isinstance(a, dict)]
 
 
+def has_ids(*wanted: Any) -> Callable[[Activities], bool]:
+    """A history predicate: every one of ``wanted`` ids is in it."""
+    needed = set(wanted)
+    return lambda activities: needed <= {a.get("id") for a in activities}
+
+
 def from_bot(activity: dict[str, Any]) -> bool:
     """Whether the bot sent ``activity``: its sender says it is a bot, or is none of the users
     the suite speaks for (every one of them has a ``dl_`` id)."""
@@ -174,8 +180,13 @@ def send(
     body = expect.precondition(answer, what)
     activity_id = body.get("id") if isinstance(body, dict) else None
     if not isinstance(activity_id, str) or not activity_id:
-        # DL-SEND-001's failure, named as such: the calling test's own rule is then reported
-        # inconclusive (not-tested), not a harness error (NLP.js answers a typing send `{}`).
+        if activity.get("type") != "message":
+            raise PreconditionFailed(
+                f"could not test: {what} answered {answer.status} without an id",
+                exchange=answer,
+            )
+        # DL-SEND-001's failure (a message send answers its id), named as such: the calling
+        # test's own rule is then inconclusive, not failed
         raise expect.Violation(
             f"{what}: a 2xx answer with the activity's id",
             f"{answer.status} without an id",
@@ -185,16 +196,56 @@ def send(
     return activity_id
 
 
+def send_typing(
+    client: DirectLineClient, conversation: Conversation, *, what: str = "sending typing"
+) -> str | None:
+    """Post a typing activity (precondition: 2xx); its id when the answer has one. Typing is
+    not recorded, so a target may answer it without an id (NLP.js answers ``{}``): no rule
+    about typing needs the id."""
+    answer = client.post_activity(conversation.id, typing(), auth=credential(conversation))
+    body = expect.precondition(answer, what)
+    activity_id = body.get("id") if isinstance(body, dict) else None
+    return activity_id if isinstance(activity_id, str) and activity_id else None
+
+
 def history(
-    client: DirectLineClient, conversation: Conversation, *, auth: Auth | None = None
+    client: DirectLineClient,
+    conversation: Conversation,
+    *,
+    auth: Auth | None = None,
+    until: Callable[[Activities], bool] | None = None,
 ) -> Activities:
-    """Every activity of the conversation, paged by watermark (precondition: GET answers 200)."""
+    """Every activity of the conversation, paged by watermark (precondition: GET answers 200);
+    with ``until``, the pages up to the first that makes it hold (see has_ids)."""
     activities, _, exchanges = client.collect_activities(
-        conversation.id, auth=credential(conversation) if auth is None else auth
+        conversation.id, auth=credential(conversation) if auth is None else auth, until=until
     )
     for exchange in exchanges:
         expect.precondition(exchange, "reading the conversation's activities")
     return activities
+
+
+def read_on(
+    client: DirectLineClient,
+    conversation: Conversation,
+    first: Exchange,
+    until: Callable[[Activities], bool],
+) -> tuple[Activities, list[Exchange]]:
+    """The activities of ``first`` (a GET of the whole history a test has judged already),
+    paged on from its watermark only when ``until`` does not hold for them yet: the judged
+    read is not paid for twice. Returns them with the exchanges read."""
+    body = first.json_or_none()
+    batch = body.get("activities") if isinstance(body, dict) else None
+    activities: Activities = (
+        [a for a in batch if isinstance(a, dict)] if isinstance(batch, list) else []
+    )
+    watermark = body.get("watermark") if isinstance(body, dict) else None
+    if until(activities) or not isinstance(watermark, str):
+        return activities, [first]
+    more, _, pages = client.collect_activities(
+        conversation.id, auth=credential(conversation), watermark=watermark, until=until
+    )
+    return activities + more, [first, *pages]
 
 
 def wait_for_history(

@@ -45,7 +45,9 @@ def _round_trip(
         for activity in activities
     ]
     read, _, pages = client.collect_activities(
-        conversation.id, auth=steps.credential(conversation) if auth is None else auth
+        conversation.id,
+        auth=steps.credential(conversation) if auth is None else auth,
+        until=steps.has_ids(*ids),
     )
     for page in pages:
         expect.precondition(page, "reading the conversation's activities")
@@ -85,7 +87,7 @@ def _small_exchange(
         )
         timeout = profile.timings.delivery_timeout
         if stream is not None:
-            steps.send(client, conversation, steps.typing())
+            steps.send_typing(client, conversation)
         if profile.supports("echo_bot"):
             steps.wait_for_history(
                 client,

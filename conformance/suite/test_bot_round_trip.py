@@ -139,9 +139,7 @@ def test_bot_failure_leaves_the_conversation_usable(
         )
     read = dl_client.get_activities(conversation.id, auth=steps.credential(conversation))
     expect.status(read, 200, what="GET activities after the bot failed")
-    activities, _, pages = dl_client.collect_activities(
-        conversation.id, auth=steps.credential(conversation)
-    )
+    activities, pages = steps.read_on(dl_client, conversation, read, until=steps.has_ids(before_id))
     ids = [a.get("id") for a in activities]
     expect.that(
         before_id in ids,

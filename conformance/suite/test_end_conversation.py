@@ -114,15 +114,15 @@ def test_get_still_works_after_end(
     said = str(dl_lane_state["said"])
     answer = dl_client.get_activities(conversation.id, auth=steps.credential(conversation))
     expect.status(answer, 200, what="GET activities after endOfConversation")
-    activities, _, pages = dl_client.collect_activities(
-        conversation.id, auth=steps.credential(conversation)
+    activities, pages = steps.read_on(
+        dl_client, conversation, answer, until=steps.has_ids(said, ended)
     )
     ids = [a.get("id") for a in activities]
     expect.that(
         said in ids and ended in ids,
         f"the history holds the activity {said!r} and the endOfConversation {ended!r}",
         f"activity ids {ids!r}",
-        [answer, *pages],
+        pages,
     )
 
 
@@ -237,7 +237,7 @@ def test_forward_reading_keeps_the_conversation_going(
         auth=steps.credential(conversation),
     )
     expect.status(later, range(200, 300), what="sending after endOfConversation (forward reading)")
-    ids = [a.get("id") for a in steps.history(dl_client, conversation)]
+    ids = [a.get("id") for a in steps.history(dl_client, conversation, until=steps.has_ids(ended))]
     expect.that(
         ended in ids,
         f"the endOfConversation {ended!r} recorded in the history",

@@ -156,7 +156,7 @@ def test_generated_activity_comes_back_intact(
     ) -> None:
         conversation = conversations.get(client)
         activity_id = steps.send(client, conversation, activity)
-        activities = steps.history(client, conversation)
+        activities = steps.history(client, conversation, until=steps.has_ids(activity_id))
         shown = client.recorder.exchanges[-3:]
         for delivered in activities:
             expect.conforms(

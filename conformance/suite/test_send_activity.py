@@ -43,7 +43,7 @@ def _recorded(
     """The recorded activity with ``activity_id`` (precondition: GET shows it; DL-SEND-003
     judges that). Several activities under that id break DL-SEND-002, not the caller's rule:
     which of them the send made cannot be told."""
-    history = steps.history(client, conversation)
+    history = steps.history(client, conversation, until=steps.has_ids(activity_id))
     found = [activity for activity in history if activity.get("id") == activity_id]
     if len(found) > 1:
         raise expect.Violation(
@@ -108,7 +108,7 @@ def test_sent_activity_is_recorded_under_its_id(
     text = steps.unique_text("recorded")
     sent = steps.send(dl_client, conversation, steps.message(text))
     activities, _, pages = dl_client.collect_activities(
-        conversation.id, auth=steps.credential(conversation)
+        conversation.id, auth=steps.credential(conversation), until=steps.has_ids(sent)
     )
     for page in pages:
         expect.precondition(page, "reading the conversation's activities")
@@ -169,7 +169,7 @@ def test_body_that_is_not_json_answers_400(
 
 
 @send_lane
-@cost(requests=3)
+@cost(requests=3, activities=3)
 @requirement("DL-SEND-006")
 def test_array_or_non_object_answers_400(
     dl_client: DirectLineClient, dl_conversation: Conversation
@@ -189,7 +189,7 @@ def test_array_or_non_object_answers_400(
 
 
 @send_lane
-@cost(requests=1)
+@cost(requests=1, activities=1)
 @requirement("DL-SEND-007")
 def test_activity_without_type_answers_400(
     dl_client: DirectLineClient, dl_conversation: Conversation
@@ -205,7 +205,7 @@ def test_activity_without_type_answers_400(
 
 
 @send_lane
-@cost(requests=2)
+@cost(requests=2, activities=2)
 @requirement("DL-SEND-008")
 def test_fields_of_the_wrong_type_answer_400(
     dl_client: DirectLineClient, dl_conversation: Conversation

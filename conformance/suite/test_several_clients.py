@@ -106,7 +106,10 @@ def test_one_client_speaks_for_several_users(
         )
         for user in users
     ]
-    by_id = {a.get("id"): a for a in steps.history(dl_client, dl_conversation)}
+    by_id = {
+        a.get("id"): a
+        for a in steps.history(dl_client, dl_conversation, until=steps.has_ids(*sent))
+    }
     expect.equal(
         [sender(by_id.get(activity_id)) for activity_id in sent],
         users,

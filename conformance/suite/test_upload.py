@@ -77,7 +77,7 @@ def uploaded_activity(
         [answer],
         requirement="DL-UPLOAD-001",
     )
-    activities = steps.history(client, conversation)
+    activities = steps.history(client, conversation, until=steps.has_ids(activity_id))
     return next((a for a in activities if a.get("id") == activity_id), None)
 
 

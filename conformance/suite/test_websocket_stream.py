@@ -83,7 +83,7 @@ def test_stream_url_upgrades_without_authorization(
 
 
 @pytest.mark.smoke
-@cost(conversations=1, requests=3, streams=1, activities=1)
+@cost(conversations=1, requests=4, streams=1, activities=2)
 @requirement("DL-STREAM-002")
 def test_stream_messages_are_activity_sets(
     dl_client: DirectLineClient, dl_profile: Profile
@@ -93,12 +93,7 @@ def test_stream_messages_are_activity_sets(
     carries only unrecorded activities such as typing)."""
     conversation = start(dl_client)
     with dl_client.open_stream(conversation.stream_url or "") as stream:
-        steps.send(
-            dl_client,
-            conversation,
-            steps.typing(),
-            what="sending typing",
-        )
+        steps.send_typing(dl_client, conversation)
         text = steps.unique_text("frames")
         said = steps.send(dl_client, conversation, steps.message(text))
         frames: list[str | bytes] = []
@@ -219,12 +214,7 @@ def test_typing_is_delivered_on_the_stream(
     """The client's own ``typing`` comes back on its stream (one typing: at most one per 3 s)."""
     conversation = start(dl_client)
     with dl_client.open_stream(conversation.stream_url or "") as stream:
-        steps.send(
-            dl_client,
-            conversation,
-            steps.typing(),
-            what="sending typing",
-        )
+        steps.send_typing(dl_client, conversation)
         arrived = collect(
             stream,
             lambda acts: any(a.get("type") == "typing" for a in acts),
@@ -420,7 +410,8 @@ def test_streamed_activities_are_available_by_get(
         collect(stream, has_ids(said, noted), dl_profile.timings.delivery_timeout)
         collect(stream, lambda acts: False, min(1.0, dl_profile.timings.delivery_timeout))
         streamed = [a for a in stream.activities if a.get("type") != "typing"]
-    history = set(ids_of(steps.history(dl_client, conversation)))
+    wanted = [a.get("id") for a in streamed]
+    history = set(ids_of(steps.history(dl_client, conversation, until=steps.has_ids(*wanted))))
     missing = [f"{a.get('type')} {a.get('id')!r}" for a in streamed if a.get("id") not in history]
     expect.that(
         not missing,
