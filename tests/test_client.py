@@ -504,6 +504,7 @@ def test_meter_counts_what_the_plan_counts(make_client: Callable[..., DirectLine
         "retries": 0,
         "lane_requests": 0,
         "lane_conversations": 0,
+        "lane_activities": 0,
     }
 
 

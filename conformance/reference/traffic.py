@@ -31,8 +31,9 @@ class Traffic:
 
     #: HTTP requests and WebSocket handshakes, every one (CORS preflights too).
     requests: int = 0
-    #: Conversations created: starts answered 201, and generated tokens (each names a new
-    #: conversation, as on the hosted service).
+    #: Conversations created: the distinct conversationIds that starts and token generates
+    #: answered (a generated token names its conversation, as on the hosted service; starting
+    #: it later is not another one).
     conversations: int = 0
     #: WebSocket handshakes accepted.
     streams: int = 0
@@ -48,6 +49,7 @@ class TrafficCounter:
         self.app = app
         self.path = Path(path)
         self.traffic = Traffic()
+        self._conversations: set[str] = set()
         self._write()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -57,23 +59,43 @@ class TrafficCounter:
         self.traffic.requests += 1
         route = str(scope.get("path", ""))
         method = scope.get("method", "GET")
+        creates = method == "POST" and bool(_STARTS.search(route) or _GENERATES.search(route))
         status = 0
+        body = bytearray()
+        done = False
+
+        def finish() -> None:
+            # before the answer's last bytes leave: a client that has its answer reads a file
+            # that already counts it
+            nonlocal done
+            if not done:
+                done = True
+                self._count(scope["type"], method, route, status, bytes(body))
+                self._write()
 
         async def watch(message: Message) -> None:
             nonlocal status
-            if message["type"] == "http.response.start":
+            kind = message["type"]
+            if kind == "http.response.start":
                 status = int(message["status"])
-            elif message["type"] == "websocket.accept":
+            elif kind == "http.response.body":
+                if creates:
+                    body.extend(message.get("body", b""))
+                if not message.get("more_body", False):
+                    finish()
+            elif kind == "websocket.accept":
                 status = 101
+                finish()
+            elif kind in ("websocket.close", "websocket.http.response.body"):
+                finish()
             await send(message)
 
         try:
             await self.app(scope, receive, watch)
         finally:
-            self._count(scope["type"], method, route, status)
-            self._write()
+            finish()
 
-    def _count(self, kind: str, method: str, route: str, status: int) -> None:
+    def _count(self, kind: str, method: str, route: str, status: int, body: bytes) -> None:
         if kind == "websocket":
             self.traffic.streams += status == 101
             return
@@ -81,8 +103,15 @@ class TrafficCounter:
             return
         if _POSTS_ACTIVITY.search(route):
             self.traffic.activities += 1
-        elif (_STARTS.search(route) and status == 201) or _GENERATES.search(route):
-            self.traffic.conversations += 1
+            return
+        try:
+            answer = json.loads(body) if body else None
+        except ValueError:
+            return
+        conversation = answer.get("conversationId") if isinstance(answer, dict) else None
+        if isinstance(conversation, str):
+            self._conversations.add(conversation)
+            self.traffic.conversations = len(self._conversations)
 
     def _write(self) -> None:
         partial = self.path.with_name(self.path.name + ".partial")

@@ -92,3 +92,17 @@ class DeclaredAttachmentsKeptBesideTheFiles(DirectLineService):
             declared = self.parse_activity_text(form.activity_json).get("attachments") or []
             activity["attachments"] = list(declared) + list(activity.get("attachments") or [])
         return activity
+
+
+@mutant("DL-UPLOAD-004", modules=MODULE)
+class FilePartsAloneRefused(DirectLineService):
+    """A multipart upload without an activity part is refused with 400: files alone are taken
+    only as a raw single-file body."""
+
+    def parse_upload(
+        self, content_type: str | None, content_disposition: str | None, body: bytes
+    ) -> Any:
+        form = super().parse_upload(content_type, content_disposition, body)
+        if (content_type or "").lower().startswith("multipart/") and form.activity_json is None:
+            raise bad_argument("A multipart upload needs an activity part")
+        return form

@@ -68,6 +68,22 @@ def activity_sets_as_binary(config: ServerConfig) -> Any:
     return rewrite_stream_frames(create_app(config), change)
 
 
+@mutant("DL-STREAM-002", modules=MODULE)
+def activity_sets_as_bare_arrays(config: ServerConfig) -> Any:
+    """Each stream message is the bare JSON array of its activities, not an ActivitySet."""
+
+    def change(message: Message) -> Message:
+        text = message.get("text")
+        if not text:
+            return message
+        data = json.loads(text)
+        if isinstance(data, dict) and isinstance(data.get("activities"), list):
+            return {**message, "text": json.dumps(data["activities"])}
+        return message
+
+    return rewrite_stream_frames(create_app(config), change)
+
+
 @mutant("DL-STREAM-003", modules=MODULE)
 class BotActivitiesNotStreamed(DirectLineService):
     """The bot's activities are recorded but never pushed to open streams."""
