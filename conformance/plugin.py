@@ -761,7 +761,7 @@ class DirectLinePlugin:
         self, item: pytest.Item, call: pytest.CallInfo[None], ids: tuple[str, ...]
     ) -> tuple[Any, tuple[str, ...], str]:
         """(outcome, the requirements a failure names, the redacted text shown for it)."""
-        from conformance.errors import ConformanceFailure, HarnessError, Violation
+        from conformance.errors import HarnessError, Violation
         from conformance.evidence import render_transcript
         from conformance.verdicts import Outcome
 
@@ -775,8 +775,6 @@ class DirectLinePlugin:
                 tuple(r for r in named if r),
                 self._bug_report(exc, named, exchanges),
             )
-        if isinstance(exc, ConformanceFailure) and call.when == "call":
-            return Outcome.FAILED, (), self.redactor.redact(str(exc))
         if isinstance(exc, HarnessError) or _is_flaky(exc):
             detail = str(exc) if isinstance(exc, HarnessError) else _flaky_text(exc)
             text = f"error (not a verdict on {', '.join(ids)}): {detail}"
@@ -794,7 +792,7 @@ class DirectLinePlugin:
 
     def _bug_report(self, violation: Any, named: tuple[str, ...], exchanges: list[Any]) -> str:
         """A failure message that reads like a bug report, secrets removed."""
-        from conformance.errors import ConformanceFailure
+        from conformance.evidence import BugReport
 
         requirements = [self.catalog[rid] for rid in named if rid in self.catalog]
         first: Requirement = requirements[0]
@@ -804,7 +802,7 @@ class DirectLinePlugin:
         for exchange in violation.exchanges:
             if exchange not in shown:
                 shown.append(exchange)
-        failure = ConformanceFailure(
+        failure = BugReport(
             ", ".join(named),
             level,
             title,
