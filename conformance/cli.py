@@ -449,7 +449,6 @@ def _bot(options: argparse.Namespace, extra: list[str]) -> int:
 # -- requirements -------------------------------------------------------------------------------
 def _requirements(options: argparse.Namespace, extra: list[str]) -> int:
     from conformance.catalog import load_catalog
-    from conformance.suite.untested import UNTESTED
 
     catalog = load_catalog()
     coverage = collect_coverage()
@@ -470,7 +469,7 @@ def _requirements(options: argparse.Namespace, extra: list[str]) -> int:
                         "needs": list(r.needs),
                         "source": {"page": r.source.page, "section": r.source.section},
                         "tests": tests,
-                        "untested_because": UNTESTED.get(r.id, "") if not tests else "",
+                        "untested_because": r.untested if not tests else "",
                     }
                     for r, tests in rows
                 ],
@@ -483,14 +482,14 @@ def _requirements(options: argparse.Namespace, extra: list[str]) -> int:
         for r, tests in rows:
             print(
                 f"| {r.id} | {r.level} | {r.title} | {', '.join(r.needs) or '-'} | "
-                f"{'<br>'.join(tests) or 'not covered: ' + UNTESTED.get(r.id, 'no test yet')} |"
+                f"{'<br>'.join(tests) or 'not covered: ' + (r.untested or 'no test yet')} |"
             )
     else:
         for r, tests in rows:
             status = f"{len(tests)} test(s)" if tests else "NOT COVERED"
             print(f"{r.id:<14} {r.level:<6} {status:<12} {r.title}")
             if not tests:
-                print(f"{'':<34}why: {UNTESTED.get(r.id, 'no test yet')}")
+                print(f"{'':<34}why: {r.untested or 'no test yet'}")
     covered = sum(1 for r in catalog if coverage.get(r.id))
     levels = ("MUST", "SHOULD", "MAY")
     per_level = ", ".join(

@@ -56,6 +56,7 @@ __all__ = [
     "Violation",
 ]
 
+
 class KitError(Exception):
     """Base of everything the kit raises on purpose (except Violation, a verdict)."""
 

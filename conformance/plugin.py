@@ -910,7 +910,6 @@ class DirectLinePlugin:
 
     def _build_record(self) -> RunRecord:
         from conformance.report import public_url
-        from conformance.suite.untested import UNTESTED
         from conformance.verdicts import Outcome, RunRecord, TestResult, compute_verdicts
 
         results = dict(self.results)
@@ -931,7 +930,6 @@ class DirectLinePlugin:
             results.values(),
             expectations.expected,
             informational=expectations.informational,
-            untested=UNTESTED,
         )
         profile = self.profile
         given = self.settings.get("target")

@@ -165,9 +165,9 @@ def public_url(url: str) -> str:
 
 def report_schema() -> dict[str, Any]:
     """The JSON Schema of report.json (draft 2020-12), from the packaged specs."""
-    from conformance.catalog import _SPECS
+    from conformance.catalog import spec_path
 
-    schema: dict[str, Any] = json.loads((_SPECS / REPORT_SCHEMA_FILE).read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(spec_path(REPORT_SCHEMA_FILE).read_text(encoding="utf-8"))
     return schema
 
 

@@ -26,13 +26,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from conformance.catalog import Catalog, Requirement
+from conformance.catalog import Catalog, Level, Requirement
 
 __all__ = [
     "EXIT_ERROR",
     "EXIT_FAILED",
     "EXIT_OK",
-    "LEVELS",
     "Outcome",
     "RequirementVerdict",
     "RunRecord",
@@ -48,9 +47,6 @@ __all__ = [
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_ERROR = 2
-
-#: The requirement levels, strongest first.
-LEVELS: tuple[str, ...] = ("MUST", "SHOULD", "MAY", "RETIRED")
 
 
 class Outcome(str, Enum):
@@ -152,7 +148,7 @@ class RequirementVerdict:
     @property
     def informational(self) -> bool:
         """MAY rules, and rules listed as informational, never fail a run."""
-        return self.requirement.level == "MAY" or bool(self.informational_because)
+        return self.requirement.level is Level.MAY or bool(self.informational_because)
 
 
 def compute_verdicts(
@@ -161,16 +157,14 @@ def compute_verdicts(
     expectations: Mapping[str, str] | None = None,
     *,
     informational: Mapping[str, str] | None = None,
-    untested: Mapping[str, str] | None = None,
 ) -> list[RequirementVerdict]:
     """One verdict per catalog requirement, in catalog order.
 
     ``expectations``: known deviations (ID -> reason); ``informational``: rules that never fail
-    the run (ID -> reason); ``untested``: why a requirement has no test (ID -> reason).
+    the run (ID -> reason). A requirement no test ran for gives its ``untested`` reason.
     """
     expectations = expectations or {}
     informational = informational or {}
-    untested = untested or {}
     by_requirement: dict[str, list[TestResult]] = {}
     for result in results:
         # a failure naming another rule (a stream frame of the wrong shape, a send answered
@@ -180,7 +174,7 @@ def compute_verdicts(
     verdicts = []
     for requirement in catalog:
         tests = by_requirement.get(requirement.id, [])
-        verdict, reason = _judge(requirement.id, tests, untested)
+        verdict, reason = _judge(requirement, tests)
         if requirement.id in expectations:
             if verdict is Verdict.FAIL:
                 verdict, reason = Verdict.EXPECTED_FAIL, expectations[requirement.id]
@@ -195,11 +189,10 @@ def compute_verdicts(
     return verdicts
 
 
-def _judge(
-    rid: str, tests: Sequence[TestResult], untested: Mapping[str, str]
-) -> tuple[Verdict, str]:
+def _judge(requirement: Requirement, tests: Sequence[TestResult]) -> tuple[Verdict, str]:
+    rid = requirement.id
     if not tests:
-        return Verdict.NOT_TESTED, untested.get(rid, "no test ran for this requirement")
+        return Verdict.NOT_TESTED, requirement.untested or "no test ran for this requirement"
     failed = [t for t in tests if t.blames(rid)]
     if failed:
         return Verdict.FAIL, failed[0].message.splitlines()[0] if failed[0].message else ""
@@ -225,14 +218,14 @@ def failing(
 ) -> list[RequirementVerdict]:
     """Verdicts that fail the run: unexpected passes, and failures at or above ``fail_on``
     (informational rules never do)."""
-    levels = {"MUST"} if fail_on == "must" else {"MUST", "SHOULD"}
+    lowest = Level(fail_on.upper())
     return [
         v
         for v in verdicts
         if not v.informational_because
         and (
             v.verdict is Verdict.UNEXPECTED_PASS
-            or (v.verdict is Verdict.FAIL and v.requirement.level in levels)
+            or (v.verdict is Verdict.FAIL and v.requirement.level.rank <= lowest.rank)
         )
     ]
 
