@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(options: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
-    from conformance.settings import CLI_ENV
+    from conformance.config.settings import CLI_ENV
 
     os.environ[CLI_ENV] = "1"  # messages name this command's flags, workers included
     check_configuration(options)
@@ -289,7 +289,7 @@ def _run(options: argparse.Namespace, extra: list[str]) -> int:
 def add_setting_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per setting the ``run`` command offers, from the settings table itself: the
     CLI, the pytest options and the environment variables cannot disagree."""
-    from conformance.settings import SETTINGS
+    from conformance.config.settings import SETTINGS
 
     for item in SETTINGS:
         if item.flag is None:
@@ -312,7 +312,7 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
 
 def given_settings(options: argparse.Namespace) -> dict[str, Any]:
     """The settings given on the command line (None: not given)."""
-    from conformance.settings import SETTINGS
+    from conformance.config.settings import SETTINGS
 
     return {item.name: getattr(options, item.name, None) for item in SETTINGS if item.flag}
 
@@ -322,9 +322,9 @@ def check_configuration(options: argparse.Namespace) -> None:
     once before pytest starts, so a mistake is one line here (naming the flag) rather than a
     crash in every pytest-xdist worker, and nothing is sent before it is found."""
     from conformance.catalog import load_catalog
-    from conformance.expectations import load_expectations
-    from conformance.settings import check_report_dir, resolve
-    from conformance.target import effective_profile, normalise_target_url
+    from conformance.config.expectations import load_expectations
+    from conformance.config.settings import check_report_dir, resolve
+    from conformance.config.target import effective_profile, normalise_target_url
 
     settings = resolve(given_settings(options), cli=True)
     effective_profile(settings, embedded=not settings.get("target"))
@@ -361,7 +361,7 @@ def check_keyword_expression(expression: str) -> None:
 
 def pytest_args(options: argparse.Namespace, extra: Sequence[str]) -> list[str]:
     """The pytest command line that runs the packaged suite with these options."""
-    from conformance.settings import SETTINGS
+    from conformance.config.settings import SETTINGS
 
     args = ["--pyargs", "conformance.suite", "-p", "no:cacheprovider", "--noconftest"]
     args += ["-c", os.devnull, "--rootdir", os.getcwd(), "-r", "fE"]
@@ -597,7 +597,7 @@ def _compare(options: argparse.Namespace, extra: list[str]) -> int:
 
 # -- profiles -----------------------------------------------------------------------------------
 def _profiles(options: argparse.Namespace, extra: list[str]) -> int:
-    from conformance.profile import builtin_profile_names, load_profile
+    from conformance.config.profile import builtin_profile_names, load_profile
 
     for name in builtin_profile_names():
         profile = load_profile(name)

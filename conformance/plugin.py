@@ -44,17 +44,17 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from conformance.settings import SETTINGS, check_report_dir, resolve
+from conformance.config.settings import SETTINGS, check_report_dir, resolve
 
 if TYPE_CHECKING:
     from conformance.catalog import Catalog, Requirement
     from conformance.client import Conversation, DirectLineClient, Meter, RunGovernor
+    from conformance.config.expectations import Expectations
+    from conformance.config.profile import Profile
+    from conformance.config.settings import Resolved
+    from conformance.config.target import Target
     from conformance.evidence import Exchange, Recorder, Redactor
-    from conformance.expectations import Expectations
     from conformance.plan import Plan
-    from conformance.profile import Profile
-    from conformance.settings import Resolved
-    from conformance.target import Target
     from conformance.verdicts import RequirementVerdict, RunRecord, TestResult
 
 __all__ = ["MARKER", "SUITE_PACKAGE", "DirectLinePlugin", "requirement_ids"]
@@ -211,7 +211,7 @@ class DirectLinePlugin:
     @property
     def profile(self) -> Profile:
         if self._profile is None:
-            from conformance.target import effective_profile
+            from conformance.config.target import effective_profile
 
             self._profile = self._guard(
                 lambda: effective_profile(self.settings, embedded=self.embedded)
@@ -232,7 +232,7 @@ class DirectLinePlugin:
     @property
     def expectations_path(self) -> str | None:
         """--dl-expect, else the file shipped with a built-in profile (NAME.expect.toml)."""
-        from conformance.profile import companion_expectations
+        from conformance.config.profile import companion_expectations
 
         given = self.settings.get("expect")
         if given:
@@ -244,7 +244,7 @@ class DirectLinePlugin:
     def expectations(self) -> Expectations:
         """Known deviations and informational rules of the target, from the expectations file."""
         if self._expectations is None:
-            from conformance.expectations import Expectations, load_expectations
+            from conformance.config.expectations import Expectations, load_expectations
 
             path = self.expectations_path
             self._expectations = (
@@ -345,9 +345,9 @@ class DirectLinePlugin:
         return self._target
 
     def _start_embedded(self) -> Target:
+        from conformance.config.target import Target
         from conformance.reference.config import ServerConfig
         from conformance.reference.server import EmbeddedServer
-        from conformance.target import Target
 
         profile = self.profile
         secret = secrets_module.token_urlsafe(24)
@@ -365,8 +365,8 @@ class DirectLinePlugin:
         return Target(base_url=base_url, secret=secret, profile=profile, embedded=True)
 
     def _connect(self) -> Target:
+        from conformance.config.target import Target, normalise_target_url
         from conformance.errors import ConfigError
-        from conformance.target import Target, normalise_target_url
 
         base_url = normalise_target_url(self.settings["target"])
         secret = self.settings.get("secret")
@@ -562,7 +562,8 @@ class DirectLinePlugin:
         return ""
 
     def _build_plan(self, marked: list[pytest.Item]) -> Plan:
-        from conformance.plan import COST_MARKER, Cost, Plan, PlannedTest, declared_cost
+        from conformance.config.costs import Cost, declared_cost
+        from conformance.plan import COST_MARKER, Plan, PlannedTest
 
         profile = self.profile
         level, _ = self.fuzz_level()
@@ -894,7 +895,7 @@ class DirectLinePlugin:
         """Each test's result with its planned cost, and where it sent more than that."""
         from dataclasses import asdict, replace
 
-        from conformance.plan import overspent
+        from conformance.config.costs import overspent
 
         assert self.plan is not None
         planned = {t.nodeid: t.cost for t in self.plan.tests}

@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 from conformance.client import DirectLineClient
 from conformance.client.wire import id_problem
+from conformance.config.profile import Profile
 from conformance.errors import ConfigError, TargetError, TargetTimeout, TargetUnreachable
 from conformance.evidence import Exchange
-from conformance.profile import Profile
 
 __all__ = ["BASE_PATH_CHECK", "preflight"]
 

@@ -32,7 +32,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
-from conformance.plan import FUZZ_LEVELS, FuzzLevel
+from conformance.config.costs import FUZZ_LEVELS, FuzzLevel
 
 __all__ = [
     "CLIENT_TYPES",

@@ -122,9 +122,10 @@ class TestResult:
     failed_requirements: tuple[str, ...] = ()
     #: What the test sent (conformance.client.limits.Meter.as_dict()).
     cost: Mapping[str, int] = field(default_factory=dict)
-    #: What its cost marker declares (conformance.plan.Cost as a dict; empty when unplanned).
+    #: What its cost marker declares (a conformance.config.costs.Cost as a dict; empty when
+    #: unplanned).
     planned: Mapping[str, int] = field(default_factory=dict)
-    #: Where it sent more than declared (conformance.plan.overspent).
+    #: Where it sent more than declared (conformance.config.costs.overspent).
     overspent: tuple[str, ...] = ()
 
     def blames(self, rid: str) -> bool:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.config.profile import builtin_profile_names, load_profile, parse_profile
+from conformance.config.settings import resolve
+from conformance.config.target import COMPRESSED_TIMINGS, effective_profile, normalise_target_url
 from conformance.errors import ConfigError
-from conformance.profile import builtin_profile_names, load_profile, parse_profile
-from conformance.settings import resolve
-from conformance.target import COMPRESSED_TIMINGS, effective_profile, normalise_target_url
 
 
 def test_builtin_profiles_load() -> None:

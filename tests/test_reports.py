@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from conformance.catalog import load_catalog
+from conformance.config.profile import load_profile
 from conformance.evidence import Redactor
-from conformance.profile import load_profile
 from conformance.report import (
     REPORT_FORMAT,
     public_url,

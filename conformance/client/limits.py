@@ -145,7 +145,7 @@ class SendPacer:
 
 @dataclass
 class Meter:
-    """What one test sent, counted as the plan counts it (conformance.plan.Cost); retries of
+    """What one test sent, counted as the plan counts it (conformance.config.costs.Cost); retries of
     transient errors and of 429s are counted apart, as they come on top of any plan."""
 
     requests: int = 0

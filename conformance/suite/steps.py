@@ -8,8 +8,9 @@ without an id breaks DL-SEND-001), the step names that rule instead, and the rul
 reported inconclusive (not-tested) rather than an error.
 
 Waiting is polling: one GET per poll, by watermark after the first (so a long history costs no
-more), pausing 0.05 s and doubling up to the profile's ``poll_interval`` (conformance.plan counts
-the polls a wait may send). Each poll is counted on the test as a poll, not a request.
+more), pausing 0.05 s and doubling up to the profile's ``poll_interval``
+(conformance.config.costs counts the polls a wait may send). Each poll is counted on the test
+as a poll, not a request.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from typing import Any
 
 from conformance import expect
 from conformance.client import SECRET, Auth, Conversation, DirectLineClient, StreamConnection
+from conformance.config.costs import poll_delays
+from conformance.config.profile import Bot
 from conformance.errors import PreconditionFailed, StreamRefused
 from conformance.evidence import Exchange
-from conformance.plan import poll_delays
-from conformance.profile import Bot
 
 __all__ = [
     "SUITE_USER_PREFIX",

@@ -31,10 +31,10 @@ from conformance.client import (
     RawAuth,
     UploadFile,
 )
+from conformance.config.costs import Cost
+from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed
 from conformance.evidence import Exchange
-from conformance.plan import Cost
-from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement

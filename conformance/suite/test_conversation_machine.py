@@ -22,10 +22,10 @@ import pytest
 
 from conformance import expect
 from conformance.client import Auth, DirectLineClient, StreamConnection, UploadFile
+from conformance.config.costs import Cost
+from conformance.config.profile import Profile
 from conformance.errors import HarnessError, PreconditionFailed
 from conformance.evidence import Exchange
-from conformance.plan import Cost
-from conformance.profile import Profile
 from conformance.suite import steps
 from conformance.suite.fuzzing import Inconclusive, harnessed, run_inconclusive_aware
 

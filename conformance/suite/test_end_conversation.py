@@ -19,9 +19,9 @@ import pytest
 
 from conformance import expect
 from conformance.client import Conversation, DirectLineClient, UploadFile
+from conformance.config.costs import Cost
+from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed
-from conformance.plan import Cost
-from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement

@@ -16,9 +16,9 @@ import pytest
 
 from conformance import expect
 from conformance.client import SECRET, Conversation, DirectLineClient, RawAuth, UploadFile
+from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed, StreamRefused, TargetTimeout
 from conformance.evidence import Exchange
-from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement

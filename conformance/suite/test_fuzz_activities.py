@@ -18,9 +18,9 @@ import pytest
 
 from conformance import expect
 from conformance.client import DirectLineClient
+from conformance.config.costs import Cost
+from conformance.config.profile import Profile
 from conformance.expect import describe_status
-from conformance.plan import Cost
-from conformance.profile import Profile
 from conformance.suite import steps
 from conformance.suite.fuzzing import ExampleConversations, harnessed, run_inconclusive_aware
 

@@ -15,10 +15,10 @@ import pytest
 
 from conformance import expect
 from conformance.client import Conversation, DirectLineClient, UploadFile
+from conformance.config.costs import Cost
+from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed, StreamRefused
 from conformance.evidence import Exchange
-from conformance.plan import Cost
-from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement

@@ -19,10 +19,10 @@ import pytest
 
 from conformance import expect
 from conformance.client import Conversation, DirectLineClient
+from conformance.config.costs import HISTORY_PAGES
+from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed, StreamClosed
 from conformance.evidence import Exchange
-from conformance.plan import HISTORY_PAGES
-from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement

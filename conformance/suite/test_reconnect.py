@@ -19,9 +19,9 @@ import pytest
 
 from conformance import expect
 from conformance.client import SECRET, Conversation, DirectLineClient, StreamConnection
+from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed, StreamClosed
 from conformance.evidence import Exchange
-from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement

@@ -10,9 +10,9 @@ import pytest
 
 from conformance import expect
 from conformance.client import Conversation, DirectLineClient
+from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed, TargetTimeout, TargetUnreachable
 from conformance.evidence import Exchange
-from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement

@@ -14,8 +14,8 @@ import pytest
 
 from conformance import expect
 from conformance.client import SECRET, Auth, Conversation, DirectLineClient
+from conformance.config.profile import Profile
 from conformance.evidence import Exchange
-from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement

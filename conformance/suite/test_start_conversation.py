@@ -14,9 +14,9 @@ import pytest
 
 from conformance import expect
 from conformance.client import Conversation, DirectLineClient
+from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed
 from conformance.evidence import Exchange
-from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement

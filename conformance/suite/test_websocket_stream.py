@@ -18,8 +18,8 @@ import pytest
 
 from conformance import expect
 from conformance.client import Conversation, DirectLineClient, StreamConnection
+from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed, StreamClosed, StreamRefused
-from conformance.profile import Profile
 from conformance.suite import steps
 
 requirement = pytest.mark.requirement

@@ -218,8 +218,8 @@ EXPECTATIONS_SUFFIX = ".expect.toml"
 
 
 def builtin_profile_names() -> list[str]:
-    """Names accepted by ``--profile NAME`` (the TOML files shipped in ``conformance/profiles``)."""
-    folder = resources.files("conformance") / "profiles"
+    """Names accepted by ``--profile NAME`` (the TOML files shipped in ``config/profiles``)."""
+    folder = resources.files("conformance.config") / "profiles"
     return sorted(
         p.name[: -len(".toml")]
         for p in folder.iterdir()
@@ -233,7 +233,10 @@ def companion_expectations(profile: Profile) -> Path | None:
     if not profile.source.startswith("built-in:"):
         return None
     name = profile.source[len("built-in:") :]
-    path = Path(str(resources.files("conformance") / "profiles")) / f"{name}{EXPECTATIONS_SUFFIX}"
+    path = (
+        Path(str(resources.files("conformance.config") / "profiles"))
+        / f"{name}{EXPECTATIONS_SUFFIX}"
+    )
     return path if path.is_file() else None
 
 
@@ -253,7 +256,7 @@ def load_profile(name_or_path: str) -> Profile:
         raise ConfigError(
             f"unknown profile {name_or_path!r}: give a .toml file or one of {', '.join(names)}"
         )
-    resource = resources.files("conformance") / "profiles" / f"{name_or_path}.toml"
+    resource = resources.files("conformance.config") / "profiles" / f"{name_or_path}.toml"
     return parse_profile(resource.read_text(encoding="utf-8"), source=f"built-in:{name_or_path}")
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from conformance.config.profile import Profile, load_profile
+from conformance.config.settings import Resolved
 from conformance.errors import ConfigError
-from conformance.profile import Profile, load_profile
-from conformance.settings import Resolved
 
 __all__ = [
     "COMPRESSED_TIMINGS",
