@@ -29,6 +29,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 __all__ = [
     "ANY_TEXT",
+    "EXPECTATIONS_SUFFIX",
     "PROFILE_FEATURES",
     "READINGS",
     "Bot",
@@ -40,6 +41,7 @@ __all__ = [
     "builtin_profile_names",
     "companion_expectations",
     "load_profile",
+    "parse_profile",
 ]
 
 #: Features a profile can declare: the catalog's vocabulary, readings excluded (a profile
