@@ -432,7 +432,7 @@ def test_errors_survive_pickling(redactor: Redactor) -> None:
 
 def test_a_token_cut_off_by_truncation_is_still_hidden() -> None:
     from conformance.evidence import Exchange
-    from conformance.expect import describe_status
+    from conformance.suite.expect import describe_status
 
     token = "eyJhbGciOiJIUzI1NiJ9." + "x" * 300
     body = ('{"conversationId": "abc", "token": "' + token + '", "expires_in": 1800}').encode()

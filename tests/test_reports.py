@@ -265,7 +265,7 @@ def test_terminal_summary_lists_unexpected_passes_and_report_files(
     pytester.makepyfile(
         """
         import pytest
-        from conformance.expect import Violation
+        from conformance.suite.expect import Violation
         @pytest.mark.requirement("DL-START-001")
         def test_created():
             raise Violation("201", "200")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from conformance.catalog import validate
 from conformance.config.costs import FUZZ_LEVELS
 from conformance.config.profile import BotTriggers
-from conformance.strategies import (
+from conformance.suite.strategies import (
     LONG_TEXT,
     MAX_TEXT,
     activity_texts,

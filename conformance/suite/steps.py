@@ -20,12 +20,12 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from conformance import expect
 from conformance.client import SECRET, Auth, Conversation, DirectLineClient, StreamConnection
 from conformance.config.costs import poll_delays
 from conformance.config.profile import Bot
 from conformance.errors import PreconditionFailed, StreamRefused
 from conformance.evidence import Exchange
+from conformance.suite import expect
 
 __all__ = [
     "SUITE_USER_PREFIX",

@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 
-from conformance import expect
 from conformance.client import (
     NOBODY,
     SECRET,
@@ -35,7 +34,7 @@ from conformance.config.costs import Cost
 from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed
 from conformance.evidence import Exchange
-from conformance.suite import steps
+from conformance.suite import expect, steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost

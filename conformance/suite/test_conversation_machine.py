@@ -20,13 +20,12 @@ from typing import Any
 
 import pytest
 
-from conformance import expect
 from conformance.client import Auth, DirectLineClient, StreamConnection, UploadFile
 from conformance.config.costs import Cost
 from conformance.config.profile import Profile
 from conformance.errors import HarnessError, PreconditionFailed
 from conformance.evidence import Exchange
-from conformance.suite import steps
+from conformance.suite import expect, steps
 from conformance.suite.fuzzing import Inconclusive, harnessed, run_inconclusive_aware
 
 requirement = pytest.mark.requirement
@@ -70,7 +69,7 @@ def _run_machine(
         rule,
     )
 
-    from conformance.strategies import hypothesis_settings, machine_activities
+    from conformance.suite.strategies import hypothesis_settings, machine_activities
 
     types = ("message", "event") if profile.fuzz.events else ("message",)
     activities = machine_activities(profile.bot.triggers(), types)

@@ -17,12 +17,11 @@ from typing import Any
 
 import pytest
 
-from conformance import expect
 from conformance.client import Conversation, DirectLineClient, UploadFile
 from conformance.config.costs import Cost
 from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed
-from conformance.suite import steps
+from conformance.suite import expect, steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost

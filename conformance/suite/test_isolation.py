@@ -13,13 +13,12 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
-from conformance import expect
 from conformance.client import Conversation, DirectLineClient, UploadFile
 from conformance.config.costs import Cost
 from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed, StreamRefused
 from conformance.evidence import Exchange
-from conformance.suite import steps
+from conformance.suite import expect, steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost

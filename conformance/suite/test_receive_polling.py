@@ -17,13 +17,12 @@ from typing import Any
 
 import pytest
 
-from conformance import expect
 from conformance.client import Conversation, DirectLineClient
 from conformance.config.costs import HISTORY_PAGES
 from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed, StreamClosed
 from conformance.evidence import Exchange
-from conformance.suite import steps
+from conformance.suite import expect, steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost

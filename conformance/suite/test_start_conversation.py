@@ -12,12 +12,11 @@ from urllib.parse import quote
 
 import pytest
 
-from conformance import expect
 from conformance.client import Conversation, DirectLineClient
 from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed
 from conformance.evidence import Exchange
-from conformance.suite import steps
+from conformance.suite import expect, steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost

@@ -28,13 +28,16 @@ from typing import Any
 
 from conformance.catalog import validate
 from conformance.errors import BotFailure, PreconditionFailed, Violation
-from conformance.evidence import Exchange, Redactor
+from conformance.evidence import Exchange
+from conformance.evidence.redaction import PATTERNS_ONLY
 
 __all__ = [
     "BOT_ERROR_CODE",
+    "BOT_ERROR_STATUSES",
     "Violation",
     "bot_failure",
     "conforms",
+    "describe_status",
     "equal",
     "error_response",
     "json_body",
@@ -271,11 +274,8 @@ def _show(value: Any) -> str:
     return _shorten(text, 300)
 
 
-_PATTERNS_ONLY = Redactor()
-
-
 def _shorten(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, credentials hidden *before* the cut: a token cut in
     half no longer matches its registered value, so it could not be hidden afterwards."""
-    text = _PATTERNS_ONLY.redact(text)
+    text = PATTERNS_ONLY.redact(text)
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
