@@ -587,7 +587,7 @@ def _mutants(options: argparse.Namespace, extra: list[str]) -> int:
 # -- compare ------------------------------------------------------------------------------------
 def _compare(options: argparse.Namespace, extra: list[str]) -> int:
     """A bad report raises ReportError (a KitError): one line on stderr, exit 2, from main()."""
-    from conformance.compare import compare_reports, load_report, render
+    from conformance.reports.compare import compare_reports, load_report, render
 
     base, new = load_report(options.base), load_report(options.new)
     comparison = compare_reports(base, new)

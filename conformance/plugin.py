@@ -870,7 +870,7 @@ class DirectLinePlugin:
         session.exitstatus = self.record.exit_status
         report_dir = self.settings.get("report_dir")
         if report_dir:
-            from conformance.report import write_reports
+            from conformance.reports.json import write_reports
 
             try:
                 self.report_paths = write_reports(report_dir, self.record, self.redactor)
@@ -910,7 +910,7 @@ class DirectLinePlugin:
         return audited
 
     def _build_record(self) -> RunRecord:
-        from conformance.report import public_url
+        from conformance.reports.json import public_url
         from conformance.verdicts import Outcome, RunRecord, TestResult, compute_verdicts
 
         results = dict(self.results)

@@ -18,16 +18,16 @@ import pytest
 from conformance.catalog import load_catalog
 from conformance.config.profile import load_profile
 from conformance.evidence import Redactor
-from conformance.report import (
+from conformance.reports.html import render_html
+from conformance.reports.json import (
     REPORT_FORMAT,
     public_url,
     report_data,
     validate_report,
     write_reports,
 )
-from conformance.report_html import render_html
-from conformance.report_junit import render_junit
-from conformance.report_markdown import render_markdown
+from conformance.reports.junit import render_junit
+from conformance.reports.markdown import render_markdown
 from conformance.verdicts import Outcome, RunRecord, TestResult, compute_verdicts
 
 pytest_plugins = ["pytester"]

@@ -15,7 +15,7 @@ import html
 from string import Template
 from typing import Any
 
-from conformance.report_markdown import (
+from conformance.reports.markdown import (
     LEVELS,
     VERDICT_ORDER,
     display_reason,

@@ -97,7 +97,7 @@ class Comparison:
 
 def load_report(path: str | Path) -> dict[str, Any]:
     """Read and check a report.json; raises ReportError with one line naming what is wrong."""
-    from conformance.report import REPORT_FORMAT, validate_report
+    from conformance.reports.json import REPORT_FORMAT, validate_report
 
     try:
         text = Path(path).read_text(encoding="utf-8")

@@ -108,9 +108,9 @@ def write_reports(directory: str | Path, record: RunRecord, redactor: Redactor) 
 
     All four render the same redacted dict; returns their paths in that order.
     """
-    from conformance.report_html import render_html
-    from conformance.report_junit import render_junit
-    from conformance.report_markdown import render_markdown
+    from conformance.reports.html import render_html
+    from conformance.reports.junit import render_junit
+    from conformance.reports.markdown import render_markdown
 
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
