@@ -536,7 +536,7 @@ def collect_coverage() -> dict[str, list[str]]:
     """Requirement ID -> node IDs of the packaged suite's tests that declare it."""
     import pytest
 
-    from conformance.plugin import requirement_ids
+    from conformance.plugin.markers import requirement_ids
 
     found: dict[str, list[str]] = {}
 

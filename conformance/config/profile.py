@@ -70,7 +70,7 @@ class Timings:
     #: The longest pause between two polls while waiting for an activity (polls start fast and
     #: back off to this; the official client polls every second).
     poll_interval: float = 1.0
-    #: Seconds the whole run may take; None: from the plan (see conformance.plan).
+    #: Seconds the whole run may take; None: from the plan (see conformance.plugin.plan).
     deadline: float | None = None
 
 
@@ -142,8 +142,8 @@ BotTriggers = Bot
 @dataclass(frozen=True)
 class Limits:
     """Live-safety limits: a shared service must not be hammered by a conformance run. The run
-    is planned against them before its first request (conformance.plan), and they are enforced
-    for the whole run, every worker together."""
+    is planned against them before its first request (conformance.plugin.plan), and they are
+    enforced for the whole run, every worker together."""
 
     #: Requests per second for the whole run; None: unlimited.
     requests_per_second: float | None = None

@@ -18,7 +18,7 @@ from conformance.verdicts import (
     summary_counts,
 )
 
-__all__ = ["summary_lines"]
+__all__ = ["plan_lines", "summary_lines"]
 
 #: Characters of a reason shown on one line.
 REASON_CHARS = 160
@@ -91,6 +91,24 @@ def summary_lines(record: RunRecord, shown: int = 3) -> list[Line]:
             ("requirements that could not be judged (harness or target errors):", {"yellow": True})
         )
         lines += _by_reason(errors, shown)
+    return lines
+
+
+def plan_lines(header: Iterable[str], problems: Iterable[str]) -> list[Line]:
+    """The summary of a run that only planned (``--plan``, or a plan that does not fit)."""
+    lines: list[Line] = [(line, {}) for line in header]
+    problems = list(problems)
+    if problems:
+        lines.append(
+            (
+                "directline-conformance: the run does not fit the profile's limits, so nothing "
+                "was sent (exit 2):",
+                {"red": True, "bold": True},
+            )
+        )
+        lines += [(f"  it {problem}", {}) for problem in problems]
+    else:
+        lines.append(("directline-conformance: the plan fits; nothing was sent (--plan)", {}))
     return lines
 
 

@@ -18,9 +18,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from xdist.scheduler import LoadScopeScheduling
 
-__all__ = ["GROUPS_FILE", "GroupScheduling"]
+from conformance.plugin.markers import lane_name
+
+__all__ = ["GROUPS_FILE", "GroupScheduling", "group_lanes", "schedule_timing_tests_first"]
 
 #: The file of the run folder mapping a node id to its group.
 GROUPS_FILE = "groups.json"
@@ -52,3 +55,25 @@ class GroupScheduling(LoadScopeScheduling):
         if group is not None:
             return group
         return super()._split_scope(nodeid) if "@" in nodeid else nodeid
+
+
+def group_lanes(items: list[pytest.Item]) -> None:
+    """The tests of a lane run one after another on one pytest-xdist worker, so its
+    conversation is started once."""
+    for item in items:
+        name = lane_name(item)
+        if name is not None:
+            item.add_marker(pytest.mark.xdist_group(name=f"lane:{name}"))
+
+
+def schedule_timing_tests_first(items: list[pytest.Item]) -> None:
+    """Put the tests that wait out real protocol timings first, each in its own xdist group.
+
+    With ``-n N --dist loadgroup`` every long wait then starts at once on its own worker, so a
+    run lasts about its longest wait rather than the sum of them. The order is deterministic,
+    as pytest-xdist requires of every worker's collection.
+    """
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    for item in slow:
+        item.add_marker(pytest.mark.xdist_group(name=f"timing:{item.nodeid}"))
+    items[:] = slow + [item for item in items if not item.get_closest_marker("slow")]

@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from conformance.config.costs import HISTORY_PAGES, Cost, polls_per_wait
-from conformance.config.profile import Profile, Timings
+import pytest
 
-__all__ = ["COST_MARKER", "Plan", "PlannedTest"]
+from conformance.config.costs import HISTORY_PAGES, Cost, declared_cost, polls_per_wait
+from conformance.config.profile import Profile, Timings
+from conformance.plugin.lanes import LANE_LIFETIME
+from conformance.plugin.markers import NOT_APPLICABLE, TARGET_FIXTURE, lane_name, requirement_ids
+
+__all__ = ["COST_MARKER", "Plan", "PlannedTest", "plan_selection"]
 
 COST_MARKER = "cost"
 #: Seconds the default deadline adds to the plan's own estimate (start-up, slow answers).
@@ -219,3 +223,72 @@ class Plan:
 
 def _noun(key: str) -> str:
     return "activities sent to the bot" if key == "activities" else key
+
+
+def plan_selection(
+    marked: Sequence[pytest.Item],
+    profile: Profile,
+    *,
+    level: str,
+    workers: int,
+    embedded: bool,
+    deadline: float | None,
+) -> Plan:
+    """The plan of the selected suite tests (``marked``, with the not-applicable ones already
+    marked skipped) at fuzz ``level`` on ``workers`` processes: each test's declared cost, the
+    preflight's probes, and each lane's starts (once per half token lifetime within the
+    ``deadline``, None: the plan's own)."""
+    tests: list[PlannedTest] = []
+    undeclared: list[str] = []
+    for item in marked:
+        skip = item.get_closest_marker("skip")
+        reason = str(skip.kwargs.get("reason", "")) if skip else ""
+        if reason.startswith(NOT_APPLICABLE):
+            reason = reason[len(NOT_APPLICABLE) :]
+        mark = item.get_closest_marker(COST_MARKER)
+        if mark is None:
+            undeclared.append(item.nodeid)
+        cost, wait = (
+            declared_cost(dict(mark.kwargs), profile.timings, level)
+            if mark is not None and not reason
+            else (Cost(), 0.0)
+        )
+        tests.append(PlannedTest(item.nodeid, requirement_ids(item), reason or "", cost, wait))
+    # the preflight: one start, and one generate where the profile has tokens; none when no
+    # test to run uses the target
+    reaches = any(
+        TARGET_FIXTURE in getattr(item, "fixturenames", ())
+        for item, planned in zip(marked, tests, strict=True)
+        if not planned.not_applicable
+    )
+    probes = (
+        0
+        if embedded or not reaches
+        else 1 + (profile.supports("tokens") and profile.supports("auth"))
+    )
+    overhead = Cost(conversations=probes, requests=probes)
+    draft = Plan.build(tests, profile, workers=workers, undeclared=undeclared, overhead=overhead)
+    deadline = deadline or draft.deadline(profile.timings)
+    lanes: dict[str, tuple[int, Cost]] = {}
+    for item, planned in zip(marked, tests, strict=True):
+        name = lane_name(item)
+        if name is None or planned.not_applicable:
+            continue
+        count, once = lanes.get(name, (0, Cost()))
+        mark = item.get_closest_marker(COST_MARKER)
+        extra = mark.kwargs.get("lane_once", Cost()) if mark is not None else Cost()
+        lanes[name] = (count + 1, once.widest(extra))
+    lifetime = profile.timings.token_lifetime or LANE_LIFETIME
+    for count, once in lanes.values():
+        # a lane starts again (and does its shared steps again) each time its token is half
+        # spent
+        starts = min(count, math.ceil(float(deadline) / (lifetime / 2)))
+        overhead = overhead + (Cost(conversations=1, requests=1) + once).times(starts)
+    return Plan.build(
+        tests,
+        profile,
+        workers=workers,
+        undeclared=undeclared,
+        overhead=overhead,
+        reaches_target=reaches,
+    )
