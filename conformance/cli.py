@@ -448,7 +448,7 @@ def _bot(options: argparse.Namespace, extra: list[str]) -> int:
 
 # -- requirements -------------------------------------------------------------------------------
 def _requirements(options: argparse.Namespace, extra: list[str]) -> int:
-    from conformance.catalog import load_catalog
+    from conformance.catalog import Level, load_catalog
 
     catalog = load_catalog()
     coverage = collect_coverage()
@@ -491,7 +491,7 @@ def _requirements(options: argparse.Namespace, extra: list[str]) -> int:
             if not tests:
                 print(f"{'':<34}why: {r.untested or 'no test yet'}")
     covered = sum(1 for r in catalog if coverage.get(r.id))
-    levels = ("MUST", "SHOULD", "MAY")
+    levels = [level for level in Level if level is not Level.RETIRED]
     per_level = ", ".join(
         f"{level} {sum(1 for r in catalog if r.level == level and coverage.get(r.id))}"
         f"/{sum(1 for r in catalog if r.level == level)}"

@@ -85,6 +85,9 @@ class Verdict(str, Enum):
     NOT_APPLICABLE = "not-applicable"
     NOT_TESTED = "not-tested"
 
+    def __str__(self) -> str:
+        return self.value
+
     @property
     def rank(self) -> int:
         """Position in report order: 0 is the worst."""
@@ -99,6 +102,12 @@ class Verdict(str, Enum):
         if self in (Verdict.FAIL, Verdict.EXPECTED_FAIL):
             return "broke"
         return "unknown"
+
+    @property
+    def alarming(self) -> bool:
+        """Whether a reader must act on it: ``fail`` and ``unexpected-pass`` fail the run (a rule
+        the run judges by), ``error`` leaves it without a conclusion."""
+        return self in (Verdict.FAIL, Verdict.UNEXPECTED_PASS, Verdict.ERROR)
 
     @property
     def exercised(self) -> bool:

@@ -31,8 +31,6 @@ from conformance.errors import KitError
 from conformance.verdicts import Verdict
 
 __all__ = [
-    "BROKEN",
-    "MET",
     "Change",
     "Comparison",
     "ReportError",
@@ -41,10 +39,16 @@ __all__ = [
     "render",
 ]
 
-MET = frozenset(v.value for v in Verdict if v.standing == "met")
-BROKEN = frozenset(v.value for v in Verdict if v.standing == "broke")
-#: Verdicts in NEW that turn a met requirement into a regression.
-_REGRESSED = BROKEN | {"error"}
+
+def _met(verdict: str | None) -> bool:
+    """Whether the verdict says the target meets the rule."""
+    return verdict is not None and Verdict(verdict).standing == "met"
+
+
+def _broken_or_error(verdict: str) -> bool:
+    """Whether the verdict says the target breaks the rule, or can no longer be shown to meet
+    it: what a met rule turns into in a regression, and what a fix starts from."""
+    return Verdict(verdict).standing == "broke" or verdict == Verdict.ERROR
 
 
 class ReportError(KitError):
@@ -146,9 +150,9 @@ def compare_reports(base: dict[str, Any], new: dict[str, Any]) -> Comparison:
         change = _change(row, old["verdict"], row["verdict"])
         if row.get("informational") or old.get("informational"):
             result.informational.append(change)
-        elif old["verdict"] in MET and row["verdict"] in _REGRESSED:
+        elif _met(old["verdict"]) and _broken_or_error(row["verdict"]):
             result.regressions.append(change)
-        elif old["verdict"] in BROKEN | {"error"} and row["verdict"] in MET:
+        elif _broken_or_error(old["verdict"]) and _met(row["verdict"]):
             result.fixes.append(change)
         else:
             result.changed.append(change)
@@ -200,7 +204,7 @@ def _as_text(c: Comparison) -> str:
             continue
         lines.append(f"{label} ({len(changes)}):")
         for ch in changes:
-            reason = f": {ch.reason}" if ch.reason and ch.new not in MET else ""
+            reason = f": {ch.reason}" if ch.reason and not _met(ch.new) else ""
             lines.append(f"  {ch.id} ({ch.level}) {_arrow(ch)}  {ch.title}{reason}")
     lines.append(_headline(c))
     return "\n".join(lines)

@@ -15,18 +15,18 @@ import html
 from string import Template
 from typing import Any
 
-from conformance.reports.markdown import (
-    LEVELS,
-    VERDICT_ORDER,
-    display_reason,
-    group_by_page,
-    must_act,
-)
+from conformance.catalog import Level
+from conformance.reports.markdown import display_reason, group_by_page, must_act
+from conformance.verdicts import Verdict
 
 __all__ = ["render_html"]
 
 #: Verdicts whose row carries the evidence of its tests.
-_WITH_EVIDENCE = ("fail", "unexpected-pass", "error", "expected-fail")
+_WITH_EVIDENCE = frozenset(
+    {Verdict.FAIL, Verdict.UNEXPECTED_PASS, Verdict.ERROR, Verdict.EXPECTED_FAIL}
+)
+#: Where a level of no known name sorts: last.
+_UNKNOWN_RANK = 9
 
 _CSS = """
 :root { --fg:#1f2328; --muted:#59636e; --line:#d1d9e0; --bg:#f6f8fa;
@@ -189,7 +189,7 @@ def render_html(report: dict[str, Any]) -> str:
     for counts in report["summary"].values():
         for verdict, n in counts.items():
             totals[verdict] = totals.get(verdict, 0) + n
-    present = [v for v in VERDICT_ORDER if totals.get(v)]
+    present = [v.value for v in Verdict if totals.get(v.value)]
     # worst verdicts first, then spec page order: the failures are what the reader came for
     ordered = sorted(
         ((page, r) for page, rs in group_by_page(report["requirements"]).items() for r in rs),
@@ -210,7 +210,7 @@ def render_html(report: dict[str, Any]) -> str:
         ),
         counts=_counts_table(report["summary"], present),
         level_options="".join(
-            f'<option value="{lv}">{lv}</option>' for lv in LEVELS if lv in report["summary"]
+            f'<option value="{lv}">{lv}</option>' for lv in Level if lv.value in report["summary"]
         ),
         verdict_boxes=" ".join(
             f'<label><input type="checkbox" name="verdict" value="{e(v)}" checked> {e(v)}</label>'
@@ -223,7 +223,11 @@ def render_html(report: dict[str, Any]) -> str:
 
 
 def _rank(verdict: str) -> int:
-    return VERDICT_ORDER.index(verdict) if verdict in VERDICT_ORDER else len(VERDICT_ORDER)
+    return Verdict(verdict).rank
+
+
+def _level_rank(level: str) -> int:
+    return Level(level).rank if level in tuple(Level) else _UNKNOWN_RANK
 
 
 def _run_lines(report: dict[str, Any]) -> list[str]:
@@ -244,7 +248,7 @@ def _counts_table(summary: dict[str, dict[str, int]], present: list[str]) -> str
         f"<tr><td>{lv}</td>"
         + "".join(f"<td>{summary[lv].get(v, 0)}</td>" for v in present)
         + f"<td>{sum(summary[lv].values())}</td></tr>"
-        for lv in LEVELS
+        for lv in (level.value for level in Level)
         if lv in summary
     )
     return f'<table class="counts"><tr><th>level</th>{head}<th>total</th></tr>{body}</table>'
@@ -257,7 +261,7 @@ def _row(r: dict[str, Any], page: str, tests: dict[str, Any], *, opened: bool) -
     reason = display_reason(r, tests)
     main = (
         f'<tr><td class="id" data-key="{e(r["id"])}"><a href="#{e(r["id"])}">{e(r["id"])}</a></td>'
-        f'<td data-key="{LEVELS.index(r["level"]) if r["level"] in LEVELS else 9}">'
+        f'<td data-key="{_level_rank(r["level"])}">'
         f"{e(r['level'])}</td>"
         f"<td>{e(page)}<br><small>{e(r.get('section', ''))}</small></td>"
         f"<td>{e(r['title'])}</td>"
@@ -266,7 +270,7 @@ def _row(r: dict[str, Any], page: str, tests: dict[str, Any], *, opened: bool) -
         f'<td class="reason">{e(reason)}</td></tr>'
     )
     evidence = ""
-    if verdict in _WITH_EVIDENCE:
+    if Verdict(verdict) in _WITH_EVIDENCE:
         own = [tests[n] for n in r["tests"] if n in tests]
         shown = [t for t in own if t["outcome"] in ("failed", "error")]
         if shown:

@@ -14,6 +14,8 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from conformance.verdicts import Verdict
+
 __all__ = ["render_junit"]
 
 # characters XML 1.0 cannot hold at all (a binary body in a transcript)
@@ -49,29 +51,29 @@ def render_junit(report: dict[str, Any]) -> str:
         props = ET.SubElement(case, "properties")
         ET.SubElement(props, "property", name="level", value=r["level"])
         ET.SubElement(props, "property", name="verdict", value=r["verdict"])
-        verdict, reason = r["verdict"], _clean(r["reason"])
-        if r.get("informational") and verdict != "pass":
+        verdict, reason = Verdict(r["verdict"]), _clean(r["reason"])
+        if r.get("informational") and verdict is not Verdict.PASS:
             counts["skipped"] += 1
             ET.SubElement(
                 case,
                 "skipped",
                 message=_clean(f"informational (never fails the run): {verdict}: {reason}"),
             )
-        elif verdict in ("fail", "unexpected-pass"):
+        elif verdict in (Verdict.FAIL, Verdict.UNEXPECTED_PASS):
             counts["failures"] += 1
-            message = reason or verdict
-            if verdict == "unexpected-pass":
+            message = reason or verdict.value
+            if verdict is Verdict.UNEXPECTED_PASS:
                 message = f"unexpected pass: {reason}"
-            element = ET.SubElement(case, "failure", message=message, type=verdict)
+            element = ET.SubElement(case, "failure", message=message, type=verdict.value)
             element.text = _evidence(own, "failed") or message
-        elif verdict == "error":
+        elif verdict is Verdict.ERROR:
             counts["errors"] += 1
             element = ET.SubElement(case, "error", message=reason or "error", type="error")
             element.text = _evidence(own, "error") or reason
-        elif verdict == "expected-fail":
+        elif verdict is Verdict.EXPECTED_FAIL:
             counts["skipped"] += 1
             ET.SubElement(case, "skipped", message=f"expected failure: {reason}")
-        elif verdict in ("not-applicable", "not-tested"):
+        elif verdict in (Verdict.NOT_APPLICABLE, Verdict.NOT_TESTED):
             counts["skipped"] += 1
             ET.SubElement(case, "skipped", message=f"{verdict}: {reason}")
     suite.set("tests", str(len(rows)))

@@ -5,19 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["VERDICT_ORDER", "display_reason", "group_by_page", "render_markdown"]
+from conformance.catalog import Level
+from conformance.verdicts import Verdict
 
-#: The order verdicts are counted and listed in, worst first.
-VERDICT_ORDER = (
-    "fail",
-    "unexpected-pass",
-    "error",
-    "expected-fail",
-    "pass",
-    "not-applicable",
-    "not-tested",
-)
-LEVELS = ("MUST", "SHOULD", "MAY", "RETIRED")
+__all__ = ["display_reason", "group_by_page", "must_act", "render_markdown", "summary_table"]
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -64,12 +55,12 @@ def render_markdown(report: dict[str, Any]) -> str:
 def summary_table(report: dict[str, Any]) -> list[str]:
     """Counts per level (rows) and verdict (columns), only the verdicts that occur."""
     summary: dict[str, dict[str, int]] = report["summary"]
-    present = [v for v in VERDICT_ORDER if any(v in counts for counts in summary.values())]
+    present = [v.value for v in Verdict if any(v.value in counts for counts in summary.values())]
     lines = [
         "| level | " + " | ".join(present) + " |",
         "|---|" + "---|" * len(present),
     ]
-    for level in [lvl for lvl in LEVELS if lvl in summary]:
+    for level in [lvl.value for lvl in Level if lvl.value in summary]:
         counts = summary[level]
         lines.append(f"| {level} | " + " | ".join(str(counts.get(v, 0)) for v in present) + " |")
     return lines
@@ -110,13 +101,14 @@ def _why(row: dict[str, Any], tests: dict[str, dict[str, Any]]) -> str:
 
 
 def must_act(row: dict[str, Any]) -> bool:
-    """Whether the reader must act on the verdict: it fails or stops the run."""
-    return row["verdict"] in ("fail", "unexpected-pass", "error") and not row.get("informational")
+    """Whether the reader must act on the verdict: it fails the run or leaves it without a
+    conclusion (informational rules never do)."""
+    return Verdict(row["verdict"]).alarming and not row.get("informational")
 
 
 def _verdict(verdict: str) -> str:
     """Bold the verdicts a reader must act on."""
-    return f"**{verdict}**" if verdict in ("fail", "unexpected-pass", "error") else verdict
+    return f"**{verdict}**" if Verdict(verdict).alarming else verdict
 
 
 def _first_line(text: str) -> str:
