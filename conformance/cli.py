@@ -34,11 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     parser = build_parser()
     args, extra = _split_passthrough(list(sys.argv[1:] if argv is None else argv))
-    if args[:1] == ["mutants"]:  # its own options (see tests/mutants/killtable.py)
-        options = argparse.Namespace(command="mutants", handler=_mutants, mutant_args=args[1:])
-        args = []
-    else:
-        options = parser.parse_args(args)
+    options = parser.parse_args(args)
     if extra and options.command != "run":
         parser.error("arguments after -- are only for 'run'")
     try:
@@ -246,13 +242,6 @@ def build_parser() -> argparse.ArgumentParser:
     reqs.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     reqs.add_argument("--uncovered", action="store_true", help="only requirements without a test")
     reqs.set_defaults(handler=_requirements)
-
-    mutants = commands.add_parser(
-        "mutants",
-        help="from a source checkout: run the suite against every mutant, print the kill table",
-        add_help=False,
-    )
-    mutants.set_defaults(handler=_mutants)
 
     profiles = commands.add_parser("profiles", help="list the built-in target profiles")
     profiles.set_defaults(handler=_profiles)
@@ -567,21 +556,6 @@ def collect_coverage() -> dict[str, list[str]]:
     if code not in (0, 5):
         raise KitError(f"could not collect the packaged suite:\n{sink.getvalue()[-2000:]}")
     return found
-
-
-# -- mutants ------------------------------------------------------------------------------------
-def _mutants(options: argparse.Namespace, extra: list[str]) -> int:
-    """The mutants are broken servers kept with the kit's own tests, not in the wheel: this
-    command runs them from a source checkout (the current directory)."""
-    sys.path.insert(0, os.getcwd())
-    try:
-        from tests.mutants.killtable import main as kill_table
-    except ImportError as exc:
-        raise KitError(
-            "the mutants live in tests/mutants of a directline-conformance source checkout: "
-            f"run this command from one ({exc})"
-        ) from None
-    return kill_table(options.mutant_args)
 
 
 # -- compare ------------------------------------------------------------------------------------
