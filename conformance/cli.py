@@ -292,7 +292,7 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(
                 item.flag,
                 dest=item.name,
-                metavar=item.metavar or (None if item.choices else item.name.upper()),
+                metavar=item.metavar,
                 choices=item.choices or None,
                 default=None,
                 help=item.help + env,

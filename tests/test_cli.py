@@ -122,3 +122,22 @@ def test_run_passes_shrink_to_the_plugin() -> None:
     chosen = pytest_args(parser.parse_args(["run", "--shrink", "no"]), [])
     assert chosen[chosen.index("--dl-shrink") + 1] == "no"
     assert "--dl-shrink" not in pytest_args(parser.parse_args(["run"]), [])
+
+
+# -- the run command's flags are the settings table ------------------------------------------
+def test_run_help_lists_every_setting() -> None:
+    """Every setting is reachable from ``run``: by its flag, and by its environment variable
+    where it has one. The secret alone has no flag (it would show in the process list): it is
+    read from the variable ``--secret-env`` names."""
+    from conformance.config.settings import SETTINGS
+
+    result = cli("run", "--help")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert [item.name for item in SETTINGS if item.flag is None] == ["secret"]
+    assert "--secret-env" in text
+    for item in SETTINGS:
+        if item.flag is not None:
+            assert f"{item.flag} " in text, item.name
+        if item.flag is not None and item.env:
+            assert f"[env {item.env}]" in text, item.name

@@ -2,9 +2,10 @@
 
 Precedence, highest first: command line, environment, profile file, the spec's defaults. Each
 resolved value remembers where it came from, so the report header can say why a run used it.
-Every setting knows its pytest option (``--dl-target``) and, when the ``run`` command offers it,
-its CLI flag (``--target``): the CLI builds its flags from this table, and every message about a
-bad value names the flag of the command the user typed.
+Every setting is known by one name, from which its pytest option (``--dl-target``), its ``run``
+flag (``--target``) and its environment variable (``DIRECTLINE_TARGET``) are made: the plugin's
+options and the CLI's flags are built from this table, so they cannot disagree, and every
+message about a bad value names the flag of the command the user typed.
 """
 
 from __future__ import annotations
@@ -68,23 +69,43 @@ def _non_empty(text: str) -> str:
 
 @dataclass(frozen=True)
 class Setting:
-    """One setting: its pytest option, CLI flag, environment variable, parser and help."""
+    """One setting, known by one name everywhere: ``secret_env`` is the pytest option
+    ``--dl-secret-env``, the ``run`` flag ``--secret-env`` and (when read from the environment)
+    the variable ``DIRECTLINE_SECRET_ENV``."""
 
     name: str
-    option: str
-    env: str | None
     help: str
     parse: Callable[[str], Any] = str
     choices: tuple[str, ...] = ()
     default: Any = None
-    #: The ``run`` command's flag; None: a pytest option only.
-    flag: str | None = None
+    #: Read from the environment variable ``DIRECTLINE_<NAME>``.
+    from_env: bool = True
+    #: Offered by the ``run`` command (the secret is not: name its variable with --secret-env).
+    on_cli: bool = True
     #: A switch: the flag takes no value (``--plan``).
     switch: bool = False
-    #: Never offered as a flag value of its own on the CLI (the secret: use --secret-env).
-    secret: bool = False
-    #: Shown in place of the name in ``--help``.
-    metavar: str | None = None
+    #: Shown in place of the value in ``--help`` (default: the choices, else the name).
+    placeholder: str | None = None
+
+    @property
+    def option(self) -> str:
+        """The pytest option, e.g. ``--dl-secret-env``."""
+        return "--dl-" + self.name.replace("_", "-")
+
+    @property
+    def flag(self) -> str | None:
+        """The ``run`` command's flag, e.g. ``--secret-env`` (None: a pytest option only)."""
+        return "--" + self.name.replace("_", "-") if self.on_cli else None
+
+    @property
+    def env(self) -> str | None:
+        """The environment variable, e.g. ``DIRECTLINE_TARGET`` (None: not read from one)."""
+        return "DIRECTLINE_" + self.name.upper() if self.from_env else None
+
+    @property
+    def metavar(self) -> str:
+        """What ``--help`` shows for the value."""
+        return self.placeholder or ("|".join(self.choices) if self.choices else self.name.upper())
 
     def label(self, cli: bool) -> str:
         """How the user named this setting: the CLI flag when run from the CLI."""
@@ -103,169 +124,119 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "target",
-        "--dl-target",
-        "DIRECTLINE_TARGET",
         "base URL of the Direct Line endpoint, e.g. https://directline.botframework.com/v3/directline"
         " (default: start the embedded reference server on 127.0.0.1)",
-        flag="--target",
-        metavar="URL",
+        placeholder="URL",
     ),
     Setting(
         "secret",
-        "--dl-secret",
-        None,
         "the Direct Line secret (prefer the environment variable named by the secret-env setting)",
-        secret=True,
+        from_env=False,
+        on_cli=False,
     ),
     Setting(
         "secret_env",
-        "--dl-secret-env",
-        None,
         "name of the environment variable holding the secret (default DIRECTLINE_SECRET)",
+        from_env=False,
         default="DIRECTLINE_SECRET",
-        flag="--secret-env",
-        metavar="NAME",
+        placeholder="NAME",
     ),
     Setting(
         "profile",
-        "--dl-profile",
-        "DIRECTLINE_PROFILE",
         "target profile: a TOML file or a built-in name (default: spec; reference when embedded)",
-        flag="--profile",
-        metavar="FILE|NAME",
+        placeholder="FILE|NAME",
     ),
     Setting(
         "expect",
-        "--dl-expect",
-        "DIRECTLINE_EXPECT",
         "expectations file (TOML) listing the target's known deviations (default: the one "
         "shipped with a built-in profile)",
-        flag="--expect",
-        metavar="FILE",
+        placeholder="FILE",
     ),
     Setting(
-        "reading",
-        "--dl-eoc",
-        "DIRECTLINE_EOC",
+        "eoc",
         "endOfConversation reading to certify under (overrides the profile)",
         choices=("refuse", "forward"),
-        flag="--eoc",
     ),
     Setting(
         "stream_window",
-        "--dl-stream-window",
-        "DIRECTLINE_STREAM_WINDOW",
         "seconds a stream URL may be connected to (overrides the profile; spec: 60)",
         parse=_positive_float,
-        flag="--stream-window",
-        metavar="SECONDS",
+        placeholder="SECONDS",
     ),
     Setting(
         "token_lifetime",
-        "--dl-token-lifetime",
-        "DIRECTLINE_TOKEN_LIFETIME",
         "seconds a token lives (overrides the profile; default: the expires_in the target answers)",
         parse=_positive_float,
-        flag="--token-lifetime",
-        metavar="SECONDS",
+        placeholder="SECONDS",
     ),
     Setting(
-        "request_timeout",
-        "--dl-timeout",
-        "DIRECTLINE_TIMEOUT",
+        "timeout",
         "seconds any request may take before it counts as unanswered (overrides the profile)",
         parse=_positive_float,
-        flag="--timeout",
-        metavar="SECONDS",
+        placeholder="SECONDS",
     ),
     Setting(
         "deadline",
-        "--dl-deadline",
-        "DIRECTLINE_DEADLINE",
         "seconds the whole run may take; then it stops, writes its reports with the unfinished "
         "tests as errors and exits 2 (default: the profile's, else from the run's plan)",
         parse=_positive_float,
-        flag="--deadline",
-        metavar="SECONDS",
+        placeholder="SECONDS",
     ),
     Setting(
         "fail_on",
-        "--dl-fail-on",
-        "DIRECTLINE_FAIL_ON",
         "lowest level whose failure fails the run: should (default) or must",
         choices=("must", "should"),
         default="should",
-        flag="--fail-on",
     ),
     Setting(
         "timing",
-        "--dl-timing",
-        "DIRECTLINE_TIMING",
         "embedded server only: compressed (default, seconds) or real (the spec's 60 s window)",
         choices=("compressed", "real"),
         default="compressed",
-        flag="--timing",
     ),
     Setting(
         "report_dir",
-        "--dl-report-dir",
-        "DIRECTLINE_REPORT_DIR",
         "directory to write report.json, report.md, report.html and junit.xml into (created and "
         "checked writable before the first request)",
         parse=_non_empty,
-        flag="--report-dir",
-        metavar="DIR",
+        placeholder="DIR",
     ),
     Setting(
         "plan",
-        "--dl-plan",
-        None,
         "print the run's plan (conversations, requests, streams, activities sent to the bot, "
         "minutes) and whether it fits the profile's limits, then stop: nothing is sent",
+        from_env=False,
         parse=_switch,
         default=False,
-        flag="--plan",
         switch=True,
     ),
     Setting(
         "fuzz",
-        "--dl-fuzz",
-        "DIRECTLINE_FUZZ",
         "Hypothesis level of the fuzz and state-machine tests: ci (many derandomized examples) or "
         "live (few seeded examples, within the profile's limits); default: live when the profile "
         "has limits or the target is not on this machine, else ci",
         choices=("ci", "live"),
-        flag="--fuzz",
     ),
     Setting(
         "seed",
-        "--dl-seed",
-        "DIRECTLINE_SEED",
         "seed of the live fuzz level's examples (default: the profile's [fuzz] seed): two runs "
         "with one seed send the same examples",
         parse=_whole_number,
-        flag="--seed",
-        metavar="N",
+        placeholder="N",
     ),
     Setting(
         "shrink",
-        "--dl-shrink",
-        "DIRECTLINE_SHRINK",
         "whether Hypothesis shrinks a failing example to a minimal one before reporting it: yes "
         "(default; the clearest reproduction) or no (report the first failing example found: "
         "much faster against a badly broken target, e.g. a gate that only needs the verdict)",
         choices=("yes", "no"),
         default="yes",
-        flag="--shrink",
     ),
     Setting(
         "hypothesis_db",
-        "--dl-hypothesis-db",
-        "DIRECTLINE_HYPOTHESIS_DB",
         "directory of Hypothesis's example database (failing examples are replayed first on "
         "the next run); default: none, examples are kept in memory only",
-        flag="--hypothesis-db",
-        metavar="DIR",
+        placeholder="DIR",
     ),
 )
 

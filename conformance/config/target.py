@@ -87,11 +87,11 @@ def effective_profile(settings: Resolved, *, embedded: bool) -> Profile:
     overrides = {
         "stream_connect_window": settings.get("stream_window"),
         "token_lifetime": settings.get("token_lifetime"),
-        "request_timeout": settings.get("request_timeout"),
+        "request_timeout": settings.get("timeout"),
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
     if overrides:
         profile = profile.with_timings(**overrides)
-    if settings.get("reading"):
-        profile = profile.with_reading(settings["reading"])
+    if settings.get("eoc"):
+        profile = profile.with_reading(settings["eoc"])
     return profile

@@ -77,7 +77,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             setting.option,
             dest=f"dl_{setting.name}",
             default=None,
-            metavar=setting.metavar or setting.name.upper(),
+            metavar=setting.metavar,
             help=setting.help,
         )
 
