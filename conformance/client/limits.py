@@ -170,6 +170,16 @@ class Meter:
     #: True while a lane's conversation is started: its cost is the lane's.
     starting_lane: bool = False
 
+    @contextlib.contextmanager
+    def for_the_lane(self) -> Iterator[None]:
+        """What is sent inside is the lane's cost: counted once per lane (the plan's
+        ``lane_once``), not on the test that happened to send it first."""
+        self.starting_lane = True
+        try:
+            yield
+        finally:
+            self.starting_lane = False
+
     def count_request(self, *, retry: bool) -> None:
         if retry:
             self.retries += 1

@@ -320,11 +320,8 @@ class RunSession:
         half its lifetime to go. Its start answer is put among each test's evidence."""
         held = self.lanes.get(name)
         if held is None or held.stale():
-            client.meter.starting_lane = True
-            try:
+            with client.meter.for_the_lane():
                 answer = client.start_conversation()
-            finally:
-                client.meter.starting_lane = False
             held = Lane(answer, lane_lifetime(self.profile.timings.token_lifetime, answer))
             # an answer that gives no usable conversation leaves none: the fixture then starts
             # one itself, which raises what the answer calls for

@@ -139,11 +139,8 @@ def answered_token(answer: Exchange, what: str) -> str:
 def shared_generate(client: DirectLineClient, state: dict[str, Any]) -> Exchange:
     """The lane's one generate with the secret and no body (made now when no test did yet)."""
     if "generate" not in state:
-        client.meter.starting_lane = True  # the lane's cost, once (lane_once in the plan)
-        try:
+        with client.meter.for_the_lane():
             state["generate"] = client.generate_token()
-        finally:
-            client.meter.starting_lane = False
     answer: Exchange = state["generate"]
     if answer not in client.recorder.exchanges:
         client.recorder.add(answer)

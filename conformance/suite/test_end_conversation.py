@@ -47,14 +47,11 @@ def said_before_the_end(
     A bystander conversation is started then too, before the end: DL-EOC-008 judges that the
     end leaves a conversation that was already there alone."""
     if "said" not in state:
-        client.meter.starting_lane = True  # the lane's cost, once (lane_once in the plan)
-        try:
+        with client.meter.for_the_lane():
             state["bystander"] = client.new_conversation()
             state["said"] = steps.send(
                 client, conversation, steps.event(steps.unique_text("before end"))
             )
-        finally:
-            client.meter.starting_lane = False
     return str(state["said"])
 
 

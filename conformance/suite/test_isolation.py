@@ -38,11 +38,8 @@ def two(
 ) -> tuple[Conversation, str, Conversation]:
     """Conversation A (the lane's) with its start token, and another conversation B."""
     if "b" not in dl_lane_state:
-        dl_client.meter.starting_lane = True  # the lane's cost, once (lane_once in the plan)
-        try:
+        with dl_client.meter.for_the_lane():
             dl_lane_state["b"] = dl_client.new_conversation()
-        finally:
-            dl_client.meter.starting_lane = False
     return dl_conversation, token_of(dl_conversation), dl_lane_state["b"]
 
 
