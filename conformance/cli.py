@@ -386,10 +386,9 @@ def _serve(options: argparse.Namespace, extra: list[str]) -> int:
     from conformance.reference.config import ServerConfig
     from conformance.reference.server import serve
 
-    secret = options.secret or os.environ.get("DIRECTLINE_SECRET")
-    generated = not secret
-    if generated:
-        secret = secrets.token_urlsafe(24)
+    chosen: str | None = options.secret or os.environ.get("DIRECTLINE_SECRET")
+    generated = not chosen
+    secret = chosen or secrets.token_urlsafe(24)
     given = {
         "stream_window": options.stream_window,
         "token_lifetime": options.token_lifetime,

@@ -126,6 +126,10 @@ class Catalog:
     """The requirements in catalog order, looked up by id; read-only once built."""
 
     __slots__ = ("_index", "_items", "_name", "_version")
+    _index: dict[str, Requirement]
+    _items: tuple[Requirement, ...]
+    _name: str
+    _version: int
 
     def __init__(self, name: str, version: int, requirements: Iterable[Requirement]) -> None:
         items = tuple(requirements)
@@ -204,7 +208,7 @@ def load_catalog() -> Catalog:
     data = read_json(path)
     entries = data.get("requirements") if isinstance(data, dict) else None
     ids = [
-        entry.get("id") if isinstance(entry, dict) and isinstance(entry.get("id"), str) else ""
+        str(entry["id"]) if isinstance(entry, dict) and isinstance(entry.get("id"), str) else ""
         for entry in (entries if isinstance(entries, list) else [])
     ]
     problems = error_lines(Draft202012Validator(catalog_schema).iter_errors(data), ids)

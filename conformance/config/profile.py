@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from conformance.catalog import FEATURES as CATALOG_FEATURES
 from conformance.catalog import READINGS as CATALOG_READINGS
@@ -37,6 +37,7 @@ __all__ = [
     "Fuzz",
     "Limits",
     "Profile",
+    "Reading",
     "Timings",
     "builtin_profile_names",
     "companion_expectations",
@@ -47,6 +48,8 @@ __all__ = [
 #: Features a profile can declare: the catalog's vocabulary, readings excluded (a profile
 #: declares its reading as end_of_conversation).
 PROFILE_FEATURES: tuple[str, ...] = tuple(sorted(CATALOG_FEATURES - CATALOG_READINGS))
+#: An endOfConversation reading as a profile declares it.
+Reading = Literal["refuse", "forward"]
 #: endOfConversation readings, as declared in a profile -> the catalog feature they stand for.
 READINGS: dict[str, str] = {"refuse": "eoc_refuse", "forward": "eoc_forward"}
 
@@ -182,7 +185,7 @@ class Profile:
     name: str = "spec"
     description: str = "Direct Line 3.0 as the docs describe it"
     features: frozenset[str] = field(default_factory=frozenset)
-    end_of_conversation: str = "refuse"
+    end_of_conversation: Reading = "refuse"
     timings: Timings = field(default_factory=Timings)
     bot: Bot = field(default_factory=Bot)
     limits: Limits = field(default_factory=Limits)
@@ -209,11 +212,7 @@ class Profile:
 
     def with_reading(self, reading: str) -> Profile:
         """A copy certified under another endOfConversation reading."""
-        if reading not in READINGS:
-            raise ConfigError(
-                f"end_of_conversation must be one of {', '.join(READINGS)}, not {reading!r}"
-            )
-        return replace(self, end_of_conversation=reading)
+        return replace(self, end_of_conversation=_reading(reading, "end_of_conversation"))
 
 
 EXPECTATIONS_SUFFIX = ".expect.toml"
@@ -292,11 +291,7 @@ def parse_profile(text: str, *, source: str) -> Profile:
             raise ConfigError(f"{where}: features.{name} must be true or false, not {value!r}")
         if value:
             features.add(name)
-    reading = data.get("end_of_conversation", "refuse")
-    if reading not in READINGS:
-        raise ConfigError(
-            f"{where}: end_of_conversation must be one of {', '.join(READINGS)}, not {reading!r}"
-        )
+    reading = _reading(data.get("end_of_conversation", "refuse"), f"{where}: end_of_conversation")
     return Profile(
         name=_string(data, "name", where, default=Path(source).stem.replace("built-in:", "")),
         description=_string(data, "description", where, default=""),
@@ -308,6 +303,13 @@ def parse_profile(text: str, *, source: str) -> Profile:
         fuzz=_section(data, "fuzz", Fuzz, where),
         source=source,
     )
+
+
+def _reading(value: object, where: str) -> Reading:
+    """A declared endOfConversation reading (ConfigError naming ``where`` when it is none)."""
+    if value not in READINGS:
+        raise ConfigError(f"{where} must be one of {', '.join(READINGS)}, not {value!r}")
+    return cast(Reading, value)
 
 
 def _section(data: dict[str, Any], key: str, kind: type, where: str) -> Any:

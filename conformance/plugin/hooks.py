@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import signal
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -288,8 +288,8 @@ class DirectLinePlugin(RunSession):
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Iterator[None]:
-        report: pytest.TestReport = yield
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
         ids = requirement_ids(item)
         if not ids:
             return report
@@ -324,7 +324,7 @@ class DirectLinePlugin(RunSession):
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        props = dict(report.user_properties)
+        props: dict[str, Any] = dict(report.user_properties)
         if "dl_outcome" not in props:
             return
         # Under pytest-xdist the controller collects nothing: a worker's verdict-carrying

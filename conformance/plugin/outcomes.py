@@ -46,7 +46,7 @@ def classify(
             tuple(r for r in named if r),
             bug_report(exc, named, exchanges, catalog=catalog, redactor=redactor),
         )
-    if isinstance(exc, HarnessError) or is_flaky(exc):
+    if exc is not None and (isinstance(exc, HarnessError) or is_flaky(exc)):
         detail = str(exc) if isinstance(exc, HarnessError) else flaky_text(exc)
         text = f"error (not a verdict on {', '.join(ids)}): {detail}"
         if exchanges and not str(detail).startswith("not run: "):

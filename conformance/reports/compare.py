@@ -23,6 +23,7 @@ invalid report is one line on stderr and exit 2 (see the CLI). Pure functions ov
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,11 +89,12 @@ class Comparison:
     def notes(self) -> list[str]:
         """Differences of context that make a comparison less meaningful."""
         notes = []
-        for label, get in (
+        facts: tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...] = (
             ("target", lambda r: r["target"]["url"]),
             ("profile", lambda r: r["profile"]["name"]),
             ("endOfConversation reading", lambda r: r["profile"]["end_of_conversation"]),
-        ):
+        )
+        for label, get in facts:
             before, after = get(self.base), get(self.new)
             if before != after:
                 notes.append(f"the {label} differs: {before} (base) vs {after} (new)")

@@ -100,7 +100,8 @@ def build_report(record: RunRecord) -> dict[str, Any]:
 
 def report_data(record: RunRecord, redactor: Redactor) -> dict[str, Any]:
     """:func:`build_report` with every string passed through the run's Redactor once more."""
-    return redact_strings(build_report(record), redactor.redact)
+    report: dict[str, Any] = redact_strings(build_report(record), redactor.redact)
+    return report
 
 
 def write_reports(directory: str | Path, record: RunRecord, redactor: Redactor) -> list[Path]:

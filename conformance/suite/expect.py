@@ -216,7 +216,8 @@ def error_response(exchange: Exchange, *, requirement: str | None = None) -> dic
             requirement=requirement,
         ) from None
     conforms(body, "error-response", [exchange], requirement=requirement, what="the error body")
-    return body
+    error: dict[str, Any] = body  # an object: the schema says so
+    return error
 
 
 def equal(

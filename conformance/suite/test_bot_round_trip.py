@@ -87,7 +87,7 @@ def test_bot_activities_keep_the_bot_order(
         ids = [a.get("id") for a in acts]
         start = ids.index(sent) + 1 if sent in ids else 0
         return [
-            a.get("text") for a in acts[start:] if steps.bot_message(a) and a.get("text") in wanted
+            str(a["text"]) for a in acts[start:] if steps.bot_message(a) and a.get("text") in wanted
         ]
 
     activities = steps.wait_for_history(

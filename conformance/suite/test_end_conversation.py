@@ -31,12 +31,12 @@ BEFORE_THE_END = Cost(conversations=1, requests=2, activities=1)
 from_bot = steps.from_bot
 
 
-def end_of_conversation(**fields: object) -> dict:
+def end_of_conversation(**fields: object) -> dict[str, Any]:
     """The docs' endOfConversation request body."""
     return {"type": "endOfConversation", "from": {"id": steps.USER_ID}, **fields}
 
 
-def is_end(activity: dict) -> bool:
+def is_end(activity: dict[str, Any]) -> bool:
     return activity.get("type") == "endOfConversation"
 
 
@@ -278,7 +278,7 @@ def test_bot_messages_after_its_end_are_not_delivered(
             f"could not test: the bot sent no endOfConversation within {timeout:g} s"
         )
 
-    def after_the_end(acts: list[dict]) -> list[dict]:
+    def after_the_end(acts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         end = next((i for i, a in enumerate(acts) if is_end(a) and from_bot(a)), len(acts))
         return [a for a in acts[end + 1 :] if from_bot(a)]
 

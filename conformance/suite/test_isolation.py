@@ -43,7 +43,7 @@ def two(
     return dl_conversation, token_of(dl_conversation), dl_lane_state["b"]
 
 
-def unchanged(before: list[dict], after: list[dict], what: Exchange) -> None:
+def unchanged(before: list[dict[str, Any]], after: list[dict[str, Any]], what: Exchange) -> None:
     expect.equal(ids(after), ids(before), "B's activity ids after the refused request", [what])
 
 

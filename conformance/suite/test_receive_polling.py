@@ -385,7 +385,7 @@ def test_activities_come_in_record_order(
     """Activities come in the order they were recorded: each message, then the bot's reply
     (where the profile says the bot replies), before the next message is sent."""
     conversation = dl_conversation
-    order: list[str] = []  # ids, in the order they were recorded
+    order: list[Any] = []  # ids, in the order they were recorded
     for n in (1, 2, 3):
         text = steps.unique_text(f"order {n}")
         said = steps.send(dl_client, conversation, steps.message(text))
