@@ -176,10 +176,12 @@ class Chat:
         return bubble
 
     def summary(self) -> str:
-        """The transcript in one line, for failure messages."""
-        shown = [
-            f"{b.who}: {' / '.join(b.text.splitlines()[1:]).strip()}" for b in self.transcript()
-        ]
+        """The transcript in one line, for failure messages (a send's trouble included)."""
+        shown = []
+        for bubble in self.transcript():
+            text = " / ".join(line for line in bubble.text.splitlines()[1:] if line)
+            trouble = f" [{bubble.status}]" if "Send" in bubble.status else ""
+            shown.append(f"{bubble.who}: {text}{trouble}")
         return "transcript: " + (" | ".join(shown) if shown else "empty")
 
     # Acting ----------------------------------------------------------------------------
@@ -245,10 +247,10 @@ def launch() -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def open_chat(browser: Any, page_origin: str, mode: str) -> Iterator[Chat]:
+def open_chat(browser: Any, page_origin: str, mode: str, height: int = 720) -> Iterator[Chat]:
     """A new context (no shared storage), one page of Web Chat in `mode` ("websocket" or
-    "polling"); closed on exit."""
-    context = browser.new_context(viewport={"width": 900, "height": 720})
+    "polling"), 900 px wide; closed on exit."""
+    context = browser.new_context(viewport={"width": 900, "height": height})
     context.set_default_timeout(WAIT * 1000)
     try:
         chat = Chat(context.new_page(), f"{page_origin}/?mode={mode}")

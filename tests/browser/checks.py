@@ -124,7 +124,15 @@ def upload(chat: Chat, target: Target) -> Outcome:
     chat.wait_online()
     chat.attach(FILE_NAME, FILE_DATA, "text/plain")
     chat.send(FILE_MESSAGE)
-    echoed = chat.wait_for_bubble("bot", FILE_MESSAGE)
+
+    def settled(bubbles: list[Bubble]) -> Bubble | None:
+        """The bot's echo, or the user's own message once it says it failed."""
+        for bubble in bubbles:
+            if bubble.says(FILE_MESSAGE) and (bubble.who == "bot" or bubble.failed):
+                return bubble
+        return None
+
+    echoed = chat.wait_for(settled, "the bot's echo of the message with the file")
     mine = next(b for b in chat.transcript() if b.who == "user" and b.says(FILE_MESSAGE))
     if mine.failed:
         return Outcome(False, f"the message with the file says {mine.status!r}")

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from .browser import Chat, launch, open_chat, unavailable
-from .checks import CHECKS, Outcome, card, echo, run_check, upload
+from .checks import CHECKS, Outcome, card, echo, run_check, upload, welcome
 from .targets import TARGETS, Target, serve_target
 
 MODES = ("websocket", "polling")
@@ -23,41 +23,55 @@ MODES = ("websocket", "polling")
 
 def tour(chat: Chat, target: Target) -> list[Outcome]:
     """One conversation a person would have: greeting, a message, a card, a file."""
-    return [echo(chat, target), card(chat, target), upload(chat, target)]
+    return [welcome(chat, target), echo(chat, target), card(chat, target), upload(chat, target)]
 
 
 def matrix(targets: list[str], screenshot: Path | None) -> list[tuple[str, str, dict[str, str]]]:
+    """Every check on a freshly started target (one check may break an emulator for the
+    next: an upload kills the NLP.js connector)."""
     rows = []
     with launch() as browser:
+        if screenshot is not None:
+            with (
+                serve_target("reference") as target,
+                open_chat(browser, target.page_origin, "websocket", 1000) as chat,
+            ):
+                bad = [o.detail for o in tour(chat, target) if not o.ok]
+                if bad:
+                    raise SystemExit(f"report: the conversation for the screenshot failed: {bad}")
+                chat.page.wait_for_timeout(500)
+                chat.page.screenshot(path=str(screenshot))
         for name in targets:
-            with serve_target(name) as target:
-                if screenshot is not None and name == "reference":
-                    with open_chat(browser, target.page_origin, "websocket") as chat:
-                        bad = [o for o in tour(chat, target) if not o.ok]
-                        if bad:
-                            raise SystemExit(f"the tour failed: {bad}")
-                        chat.page.wait_for_timeout(500)
-                        chat.page.screenshot(path=str(screenshot))
-                for mode in MODES:
-                    cells = {}
-                    for title, check in CHECKS.items():
-                        with open_chat(browser, target.page_origin, mode) as chat:
-                            cells[title] = run_check(check, chat, target, mode).cell()
-                        print(f"{name} {mode} {title}: {cells[title]}", file=sys.stderr)
-                    rows.append((name, mode, cells))
+            for mode in MODES:
+                cells = {}
+                for title, check in CHECKS.items():
+                    with (
+                        serve_target(name) as target,
+                        open_chat(browser, target.page_origin, mode) as chat,
+                    ):
+                        cells[title] = run_check(check, chat, target, mode).cell()
+                    print(f"{name} {mode} {title}: {cells[title]}", file=sys.stderr)
+                rows.append((name, mode, cells))
     return rows
 
 
 def markdown(rows: list[tuple[str, str, dict[str, str]]]) -> str:
+    """The table (yes / no / n/a per target, mode and check), then what was seen wherever
+    the answer is not a plain yes."""
     titles = list(CHECKS)
     lines = [
         "| target | mode | " + " | ".join(titles) + " |",
         "|---|---|" + "---|" * len(titles),
     ]
+    seen = []
     for name, mode, cells in rows:
-        values = [cells[t].replace("|", "/") for t in titles]
-        lines.append(f"| {name} | {mode} | " + " | ".join(values) + " |")
-    return "\n".join(lines)
+        words = [cells[t].split(":", 1)[0] for t in titles]
+        lines.append(f"| {name} | {mode} | " + " | ".join(words) + " |")
+        for title in titles:
+            word, detail = cells[title].split(": ", 1)
+            if word != "yes":
+                seen.append(f"- {name}, {mode}, {title}: {word}: {detail}")
+    return "\n".join([*lines, "", "What was seen where the answer is not yes:", "", *seen])
 
 
 def main(argv: list[str] | None = None) -> int:
