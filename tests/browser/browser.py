@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .pageserver import webchat_bundle
-
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -258,7 +256,3 @@ def open_chat(browser: Any, page_origin: str, mode: str, height: int = 720) -> I
         yield chat
     finally:
         context.close()
-
-
-def bundle_ready() -> bool:
-    return webchat_bundle().is_file()

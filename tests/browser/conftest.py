@@ -123,7 +123,7 @@ def _artifacts_dir(item: pytest.Item) -> Path:
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.name)
     if chosen:
         return Path(chosen) / name
-    tmp_path: Path = item.funcargs.get("tmp_path") or item.config._tmp_path_factory.mktemp(name)  # type: ignore[attr-defined]
+    tmp_path: Path = item.funcargs["tmp_path"]  # type: ignore[attr-defined]
     return tmp_path / "browser-artifacts"
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -103,7 +103,6 @@ class Target:
     dropper: SocketDropper | None = None
     slow_reply: float = BOT_TIMEOUT + 1
     """Seconds after `#bot:slow` before the bot's echo."""
-    notes: dict[str, str] = field(default_factory=dict)
 
     def post_as_user(self, conversation_id: str, activity: dict[str, Any]) -> int:
         """Send an activity into the page's conversation from the test (server-side, with the
