@@ -31,6 +31,7 @@ BUILD_TIMEOUT = 300
 RUN_TIMEOUT = 300
 MUST_SHIP = [
     "conformance/cli.py",
+    "conformance/client/http.py",
     "conformance/plugin.py",
     "conformance/reference/app.py",
     "conformance/suite/test_start_conversation.py",
