@@ -69,6 +69,9 @@ def unavailable() -> str | None:
     """Why the browser tests cannot run here (one line), or None when they can."""
     if importlib.util.find_spec("playwright") is None:
         return "the Python package playwright is missing: pip install -e '.[dev]'"
+    named = os.environ.get("DIRECTLINE_CHROMIUM")
+    if named and chromium_path() is None:
+        return f"DIRECTLINE_CHROMIUM names {named}, which is not a file"
     if chromium_path() is None:
         return (
             "no system Chromium: apt-get install -y --no-install-recommends chromium "

@@ -92,11 +92,13 @@ def webchat_installed() -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser(webchat_installed: Path) -> Iterator[Any]:
-    """The system Chromium, headless (skip, with the reason, where it cannot run)."""
+def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The system Chromium, headless, with Web Chat installed (skip, with the reason, where
+    either cannot be had: Chromium is looked for first, so no npm install is wasted)."""
     reason = unavailable()
     if reason:
         pytest.skip(reason)
+    request.getfixturevalue("webchat_installed")
     with launch() as running:
         yield running
 
