@@ -245,10 +245,10 @@ class DirectLineService:
         if not isinstance(user, dict):
             raise bad_argument("'user' must be an object")
         user_id, name = _lookup(user, "id"), _lookup(user, "name")
-        if user_id is not None and not isinstance(user_id, str):
-            raise bad_argument("'user.id' must be a string")
-        if name is not None and not isinstance(name, str):
-            raise bad_argument("'user.name' must be a string")
+        for key in ("id", "name", "aadObjectId", "role"):  # the Swagger's ChannelAccount
+            value = _lookup(user, key)
+            if value is not None and not isinstance(value, str):
+                raise bad_argument(f"'user.{key}' must be a string")
         if not user_id:
             return None
         return {"id": user_id, "name": name} if name is not None else {"id": user_id}
