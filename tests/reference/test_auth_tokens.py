@@ -119,6 +119,8 @@ def test_generate_accepts_no_body_and_token_parameters(client, kwargs):
         b'{"user": "dl_x"}',
         b'{"user": {"id": 5}}',
         b'{"user": {"id": "dl_x", "name": 3}}',
+        b'{"user": {"id": "dl_x", "role": -520}}',
+        b'{"User": {"Id": "dl_x", "AadObjectId": []}}',
         b'{"trustedOrigins": "https://x"}',
         b'{"trustedOrigins": [1]}',
         b'{"eTag": 1}',
