@@ -267,8 +267,8 @@ def check_activity_shape(value: Any) -> dict[str, Any]:
     if value.get("type") is None:
         raise missing_property("Missing 'Activity.Type' field")
     activity = _check_members(value, ACTIVITY, "")
-    if not activity["type"]:
-        raise bad_argument("'type' must not be empty")
+    if not activity["type"]:  # an empty type names no type at all
+        raise missing_property("Missing 'Activity.Type' field: the type is empty")
     return activity
 
 

@@ -230,3 +230,9 @@ def test_an_accepted_date_time_is_valid_rfc_3339(text):
     strict = jsonschema_rs.validator_for({"format": "date-time"}, validate_formats=True)
     if is_date_time(text):
         assert strict.is_valid(text), text
+
+
+def test_an_empty_type_is_a_missing_type(client):
+    """The Swagger allows "" for `type`; the Activity spec wants a type (A2010): an empty one
+    is refused like an absent one, MissingProperty."""
+    _refused(client, _activity(type=""), code="MissingProperty")
