@@ -57,7 +57,7 @@ def _baseline(text: str) -> Any:
 # -- the baseline ------------------------------------------------------------------------------
 def test_the_shipped_baseline_loads_and_gives_every_entry_a_reason() -> None:
     baseline = load_baseline(runner.BASELINE, SWAGGER, OPERATIONS)
-    assert len(baseline.readings) == 5 and len(baseline.accepted) >= 10
+    assert len(baseline.readings) == 8 and len(baseline.accepted) >= 10
     assert all(entry.reason for entry in (*baseline.readings, *baseline.accepted))
     assert len(OPERATIONS) == 8
 
@@ -87,7 +87,12 @@ def test_the_baseline_refuses_unknown_operations_and_pointers() -> None:
     with pytest.raises(BaselineError, match="not an operation of the Swagger"):
         _baseline('[[accepted]]\noperation = "GET /nope"\ncheck = "unsupported_method"\n')
     with pytest.raises(BaselineError, match="no such schema"):
-        _baseline('[[reading]]\npointer = "/definitions/Activity/properties/nope"\nreason = "r"')
+        _baseline(
+            '[[reading]]\npointer = "/definitions/Activity/properties/nope"\n'
+            'as = "any"\nreason = "r"'
+        )
+    with pytest.raises(BaselineError, match="as must be one of"):
+        _baseline('[[reading]]\npointer = "/definitions/Activity"\nas = "lenient"\nreason = "r"')
     with pytest.raises(BaselineError, match="not valid TOML"):
         _baseline("[[accepted]\n")
 
@@ -121,6 +126,22 @@ def test_readings_make_members_any_json_without_touching_the_original() -> None:
     assert "type" not in value and value["description"]
     assert SWAGGER["definitions"]["Activity"]["properties"]["value"]["type"] == "object"
     assert read["definitions"]["Activity"]["properties"]["text"]["type"] == "string"
+
+
+def test_request_bodies_read_nulls_as_absent_and_responses_stay_strict() -> None:
+    baseline = load_baseline(runner.BASELINE, SWAGGER, OPERATIONS)
+    read = baseline.read_swagger(SWAGGER)
+    send = read["paths"]["/v3/directline/conversations/{conversationId}/activities"]["post"]
+    body = send["parameters"][1]["schema"]
+    assert "$ref" not in body and body["properties"]["text"]["x-nullable"] is True
+    sender = body["properties"]["from"]
+    assert sender["x-nullable"] is True and sender["properties"]["id"]["x-nullable"] is True
+    attachment = body["properties"]["attachments"]["items"]
+    assert "x-nullable" not in attachment  # a null item is refused
+    assert "type" not in attachment["properties"]["content"]  # the "any" reading came first
+    assert "x-nullable" not in read["definitions"]["Activity"]["properties"]["text"]
+    answer = send["responses"]["200"]["schema"]
+    assert answer == {"$ref": "#/definitions/ResourceResponse"}
 
 
 # -- the event stream --------------------------------------------------------------------------

@@ -64,6 +64,8 @@ __all__ = [
 BASE_PATH = "/v3/directline"
 CONNECTOR_PATH = "/v3/conversations"
 CHANNEL_ID = "directline"
+#: What JSON counts as blank (RFC 8259 § 2): str.strip() would also drop \v, \f and more.
+JSON_WHITESPACE = " \t\n\r"
 
 logger = logging.getLogger("conformance.reference")
 
@@ -217,7 +219,7 @@ class DirectLineService:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise bad_argument("The body is not UTF-8 text") from None
-        if not text.strip():
+        if not text.strip(JSON_WHITESPACE):
             return TokenParameters()
         try:
             value = loads(text)
@@ -372,7 +374,7 @@ class DirectLineService:
         limit = self.config.max_activity_chars
         if len(text) > limit:
             raise too_large(f"The activity is larger than {limit} characters of JSON")
-        if not text.strip():
+        if not text.strip(JSON_WHITESPACE):
             raise bad_argument("The body is empty: expected one activity as a JSON object")
         try:
             return loads(text)

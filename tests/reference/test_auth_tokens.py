@@ -125,6 +125,8 @@ def test_generate_accepts_no_body_and_token_parameters(client, kwargs):
         b'{"trustedOrigins": [1]}',
         b'{"eTag": 1}',
         b"\xff\xfe",
+        b"\x0b",
+        b"\x0c\x1c",
     ],
 )
 def test_generate_refuses_malformed_token_parameters(client, body):

@@ -4,7 +4,13 @@ keep, each with its reason (baseline.toml beside this file).
 ```toml
 [[reading]]            # a Swagger schema the kit reads differently, applied before the run
 pointer = "/definitions/Activity/properties/value"      # JSON pointer into the Swagger
-reason = "..."         # the schema becomes {} (any JSON), its description kept
+as = "any"             # the schema becomes {} (any JSON), its description kept
+reason = "..."
+
+[[reading]]
+pointer = "/paths/~1v3~1directline~1conversations/post/parameters/0/schema"
+as = "null-is-absent"  # a request body's schema, inlined, every object property nullable
+reason = "..."
 
 [[accepted]]           # failures of one check on one operation that do not fail the run
 operation = "POST /v3/directline/tokens/generate"       # as the Swagger lists it
@@ -21,6 +27,10 @@ entry gives holds. Two things can never be accepted: a server error (check
 `not_a_server_error`, or any 5xx status) and a response-schema violation
 (`response_schema_conformance`, and `stored_activities_conform`, its twin for what a send stored):
 the reference must simply not do them.
+
+"null-is-absent" readings are meant for request bodies: the definitions they refer to are
+copied in (after the "any" readings), so the responses' schemas stay as strict as they were.
+Items of arrays and values of maps stay non-null: the reference refuses a null there.
 """
 
 from __future__ import annotations
@@ -70,7 +80,8 @@ CHECKS = (
     STORED_CHECK,
 )
 NEVER_ACCEPTED = frozenset({"not_a_server_error", "response_schema_conformance", STORED_CHECK})
-_READING_KEYS = frozenset({"pointer", "reason"})
+_READING_KEYS = frozenset({"pointer", "as", "reason"})
+_READING_KINDS = ("any", "null-is-absent")
 _ACCEPTED_KEYS = frozenset(
     {"operation", "check", "status", "error_codes", "media_types", "bodies", "reason"}
 )
@@ -82,10 +93,11 @@ class BaselineError(ValueError):
 
 @dataclass(frozen=True)
 class Reading:
-    """A Swagger schema read as any JSON."""
+    """A Swagger schema read differently: as any JSON, or with null members as absent ones."""
 
     pointer: str
     reason: str
+    kind: str = "any"
 
 
 @dataclass(frozen=True)
@@ -143,28 +155,57 @@ class Baseline:
         return next((entry for entry in self.accepted if entry.covers(failure)), None)
 
     def read_swagger(self, swagger: dict[str, Any]) -> dict[str, Any]:
-        """A copy of the Swagger with every reading applied."""
+        """A copy of the Swagger with every reading applied ("any" ones first)."""
         read = copy.deepcopy(swagger)
-        for reading in self.readings:
+        for reading in sorted(self.readings, key=lambda r: r.kind != "any"):
             parent, key = _resolve(read, reading.pointer)
-            description = parent[key].get("description") if isinstance(parent[key], dict) else None
-            parent[key] = {"description": description} if description else {}
+            if reading.kind == "any":
+                described = parent[key] if isinstance(parent[key], dict) else {}
+                description = described.get("description")
+                parent[key] = {"description": description} if description else {}
+            else:
+                parent[key] = _nullable(parent[key], read.get("definitions", {}))
         return read
 
 
-def _resolve(document: dict[str, Any], pointer: str) -> tuple[dict[str, Any], str]:
-    """The object holding the member `pointer` names, and the member's name."""
+def _nullable(schema: Any, definitions: dict[str, Any]) -> Any:
+    """`schema` with its `#/definitions/` references copied in and every object property
+    marked `x-nullable` (OpenAPI 2.0's nullable), at every depth."""
+    if not isinstance(schema, dict):
+        return schema
+    reference = schema.get("$ref")
+    if isinstance(reference, str) and reference.startswith("#/definitions/"):
+        target = definitions[reference.rsplit("/", 1)[-1]]
+        description = schema.get("description")
+        schema = {**target, "description": description} if description else dict(target)
+    out = {key: value for key, value in schema.items() if key != "$ref"}
+    if isinstance(schema.get("properties"), dict):
+        out["properties"] = {
+            name: {**_nullable(member, definitions), "x-nullable": True}
+            for name, member in schema["properties"].items()
+        }
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            out[key] = _nullable(schema[key], definitions)
+    return out
+
+
+def _resolve(document: dict[str, Any], pointer: str) -> tuple[Any, Any]:
+    """The object or array holding the member `pointer` names, and the member's key."""
     if not pointer.startswith("/"):
         raise BaselineError(f"reading {pointer!r}: a JSON pointer starts with '/'")
     tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer[1:].split("/")]
     node: Any = document
-    for token in tokens[:-1]:
-        if not isinstance(node, dict) or token not in node:
+    for index, token in enumerate(tokens):
+        key: Any = token
+        if isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            key = int(token)
+        elif not isinstance(node, dict) or token not in node:
             raise BaselineError(f"reading {pointer!r}: the Swagger has no such schema")
-        node = node[token]
-    if not isinstance(node, dict) or tokens[-1] not in node:
-        raise BaselineError(f"reading {pointer!r}: the Swagger has no such schema")
-    return node, tokens[-1]
+        if index == len(tokens) - 1:
+            return node, key
+        node = node[key]
+    raise BaselineError(f"reading {pointer!r}: the Swagger has no such schema")
 
 
 def _reason(entry: dict[str, Any], where: str) -> str:
@@ -228,8 +269,11 @@ def _reading(entry: Any, index: int, swagger: dict[str, Any]) -> Reading:
     pointer = entry.get("pointer")
     if not isinstance(pointer, str):
         raise BaselineError(f"{where}: pointer must be a JSON pointer string")
+    kind = entry.get("as")
+    if kind not in _READING_KINDS:
+        raise BaselineError(f"reading {pointer}: as must be one of {', '.join(_READING_KINDS)}")
     _resolve(swagger, pointer)
-    return Reading(pointer, _reason(entry, f"reading {pointer}"))
+    return Reading(pointer, _reason(entry, f"reading {pointer}"), kind)
 
 
 def parse_baseline(text: str, swagger: dict[str, Any], operations: Iterable[str]) -> Baseline:
