@@ -35,7 +35,9 @@ from hypothesis import strategies as st
 
 __all__ = [
     "CLIENT_TYPES",
+    "DATE_TIME_FIELDS",
     "FUZZ_LEVELS",
+    "MALFORMED_DATE_TIMES",
     "FuzzLevel",
     "activity_texts",
     "attachments",
@@ -81,7 +83,7 @@ class FuzzLevel:
 
 
 FUZZ_LEVELS: dict[str, FuzzLevel] = {
-    "ci": FuzzLevel("ci", 50, 10, 15, derandomize=True),
+    "ci": FuzzLevel("ci", 50, 10, 20, derandomize=True),
     "live": FuzzLevel("live", 5, 2, 10, derandomize=False),
 }
 
@@ -318,8 +320,8 @@ def machine_activities(triggers: Sequence[str] = ()) -> st.SearchStrategy[dict[s
 
 
 _WRONG_TYPES: dict[str, st.SearchStrategy[Any]] = {
-    "text": st.one_of(
-        st.integers(), st.booleans(), st.lists(st.integers(), max_size=2), st.just({"a": 1})
+    "text": st.one_of(  # structured first: the crash of a text splitter is the likelier bug
+        st.lists(st.integers(), max_size=2), st.just({"a": 1}), st.integers(), st.booleans()
     ),
     "from": st.one_of(st.text(max_size=5), st.integers(), st.lists(st.integers(), max_size=2)),
     "attachments": st.one_of(
@@ -328,17 +330,68 @@ _WRONG_TYPES: dict[str, st.SearchStrategy[Any]] = {
     "entities": st.one_of(st.just({"type": "mention"}), st.text(max_size=5), st.booleans()),
 }
 
+#: Values no ISO 8601 or RFC 3339 reading makes a date-time: an impossible minute (what
+#: Schemathesis sends), day, month or second, or no date at all. (Forms some parsers accept,
+#: such as a missing offset or a space for the T, are left out.)
+MALFORMED_DATE_TIMES = (
+    "2024-01-01T12:99:00Z",
+    "2024-02-30T10:00:00Z",
+    "2024-13-01T00:00:00Z",
+    "2024-01-01T12:00:61+02:00",
+    "yesterday",
+)
+#: Echoed date-time fields a client may set (`timestamp` is the channel's own).
+DATE_TIME_FIELDS = ("localTimestamp", "expiration")
+
+#: Wrong JSON types one level down, in the Swagger's nested definitions.
+_NESTED_WRONG_TYPES: dict[str, dict[str, Any]] = {
+    "from.id": {"from": {"id": 5}},
+    "membersAdded[0].id": {"membersAdded": [{"id": 5}]},
+    "attachments[0].contentType": {"attachments": [{"contentType": ["image/png"]}]},
+    "entities[0].type": {"entities": [{"type": 7}]},
+    "suggestedActions.to[0]": {"suggestedActions": {"to": [5], "actions": []}},
+    "textHighlights[0].occurrence": {"textHighlights": [{"text": "t", "occurrence": "1"}]},
+    "relatesTo.user.id": {"relatesTo": {"user": {"id": False}}},
+}
+
+
+@st.composite
+def _with_null_item(draw: st.DrawFn, items: st.SearchStrategy[dict[str, Any]]) -> list[Any]:
+    """A short array of valid items with a null among them."""
+    valid = draw(st.lists(items, max_size=2))
+    position = draw(st.integers(0, len(valid)))
+    return [*valid[:position], None, *valid[position:]]
+
 
 @st.composite
 def invalid_activities(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
-    """(what is wrong, an activity a service must refuse with 400): a field of the wrong JSON
-    type (text, from, attachments, entities: DL-SEND-008) or no ``type`` (DL-SEND-007)."""
+    """(what is wrong, an activity a service must refuse with 400): no ``type`` (DL-SEND-007),
+    or a field that does not hold what the Activity's data types say (A2003, DL-SEND-008): text,
+    from, attachments or entities of the wrong JSON type, a null item in attachments or
+    entities, a malformed date-time in localTimestamp or expiration, a wrong JSON type one
+    level down (from.id, an entity's type, a text highlight's occurrence...). Schemathesis
+    found the reference answering 500 to the null items and echoing the malformed date-time."""
     base: dict[str, Any] = {"type": "message", "from": draw(channel_accounts()), "text": "fuzz"}
-    fault = draw(st.sampled_from(["missing type", *_WRONG_TYPES]))
-    if fault == "missing type":
+    kind = draw(st.sampled_from([*_WRONG_TYPES, "missing type", "null", "date", "nested"]))
+    if kind == "missing type":
+        fault = kind
         del base["type"]
+    elif kind in _WRONG_TYPES:
+        fault = kind
+        base[kind] = draw(_WRONG_TYPES[kind])
+    elif kind == "null":
+        field = draw(st.sampled_from(["attachments", "entities"]))
+        fault = f"a null item in {field}"
+        items = attachments() if field == "attachments" else entities()
+        base[field] = draw(_with_null_item(items))
+    elif kind == "date":
+        field = draw(st.sampled_from(DATE_TIME_FIELDS))
+        fault = f"a malformed {field}"
+        base[field] = draw(st.sampled_from(MALFORMED_DATE_TIMES))
     else:
-        base[fault] = draw(_WRONG_TYPES[fault])
+        path = draw(st.sampled_from(sorted(_NESTED_WRONG_TYPES)))
+        fault = f"a wrong type in {path}"
+        base.update(_NESTED_WRONG_TYPES[path])
     return fault, base
 
 

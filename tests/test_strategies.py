@@ -4,6 +4,7 @@ invalid, everything is JSON, and the test bot's trigger texts never appear."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from hypothesis import given, settings
@@ -11,8 +12,11 @@ from hypothesis import strategies as st
 
 from conformance.catalog import validate
 from conformance.profile import BotTriggers
+from conformance.reference.activities import is_date_time
 from conformance.strategies import (
+    DATE_TIME_FIELDS,
     LONG_TEXT,
+    MALFORMED_DATE_TIMES,
     MAX_TEXT,
     activity_texts,
     hypothesis_settings,
@@ -43,8 +47,47 @@ def test_invalid_activities_are_invalid(case: tuple[str, dict[str, Any]]) -> Non
     json.dumps(activity)
     if fault == "missing type":
         assert "type" not in activity
+    elif fault.startswith("a malformed "):  # the schema's date-time format is an annotation
+        field = fault.removeprefix("a malformed ")
+        assert field in DATE_TIME_FIELDS and not is_date_time(activity[field])
     else:
         assert validate(activity, "activity") != []
+    if fault.startswith("a null item in "):
+        assert None in activity[fault.removeprefix("a null item in ")]
+
+
+def test_invalid_activities_cover_every_fault() -> None:
+    """Every kind of fault comes up in a CI-sized derandomized run, the shapes Schemathesis
+    found included (null items, malformed date-times, wrong types one level down)."""
+    seen: set[str] = set()
+
+    @settings(max_examples=200, deadline=None, derandomize=True)
+    @given(invalid_activities())
+    def collect(case: tuple[str, dict[str, Any]]) -> None:
+        seen.add(case[0])
+
+    collect()
+    expected = {
+        "missing type",
+        "text",
+        "from",
+        "attachments",
+        "entities",
+        "a null item in attachments",
+        "a null item in entities",
+        *(f"a malformed {field}" for field in DATE_TIME_FIELDS),
+    }
+    assert expected <= seen, expected - seen
+    assert len({f for f in seen if f.startswith("a wrong type in ")}) >= 4
+
+
+def test_malformed_date_times_are_no_date_times() -> None:
+    """None is RFC 3339, and none is a form some ISO 8601 parser accepts (no offset, a space)."""
+    offset = re.compile(r".*(Z|[+-]\d\d:\d\d)")
+    for value in MALFORMED_DATE_TIMES:
+        assert not is_date_time(value), value
+        assert " " not in value, value
+        assert "T" not in value or offset.fullmatch(value), value
 
 
 @FAST
