@@ -1,7 +1,6 @@
 """The Schemathesis runner (tests/schemathesis): the baseline refuses what must never be accepted,
-the event stream is folded right, the verdict follows the failures, the hooks aim generated
-requests at real conversations and catch a stored activity the Swagger does not allow, and a
-short real run passes against the reference."""
+the event stream is folded right, and the verdict follows the failures. (The hooks and a real
+run, which need Schemathesis itself, are in test_schemathesis_hooks.py.)"""
 
 from __future__ import annotations
 
@@ -9,14 +8,11 @@ import base64
 import json
 from collections import Counter
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from conformance.evidence import Redactor
-from conformance.reference import EmbeddedServer, ServerConfig
-from conformance.reference.service import DirectLineService
 from tests.schemathesis import runner, wiring
 from tests.schemathesis.baseline import (
     BaselineError,
@@ -24,6 +20,7 @@ from tests.schemathesis.baseline import (
     parse_baseline,
 )
 from tests.schemathesis.events import CheckFailure, RunResult, read_run
+from tests.schemathesis.summary import MAX_EXAMPLES, summarize
 
 SWAGGER = json.loads(runner.SWAGGER.read_text(encoding="utf-8"))
 OPERATIONS = runner.swagger_operations(SWAGGER)
@@ -234,7 +231,7 @@ def _report(result: RunResult, baseline_text: str = "") -> tuple[str, int]:
     redactor = Redactor()
     redactor.add_secret(SECRET)
     baseline = _baseline(baseline_text)
-    return runner.report(result, baseline, OPERATIONS, redactor, (SECRET, "a-token-value"))
+    return summarize(result, baseline, OPERATIONS, redactor, (SECRET, "a-token-value"))
 
 
 def _reached() -> dict[str, Counter[int]]:
@@ -271,93 +268,8 @@ def test_accepted_failures_pass_and_problems_make_the_run_unjudged() -> None:
     assert _report(RunResult(finished=False, statuses=_reached()))[1] == 2
 
 
-# -- the hooks ---------------------------------------------------------------------------------
-hooks = pytest.importorskip("tests.schemathesis.hooks", reason="Schemathesis needs Python 3.11")
-
-
-def test_generated_conversation_ids_mostly_become_real_ones() -> None:
-    pool = ["real-a", "real-b"]
-    generated = [f"generated-{n}" for n in range(1000)]
-    sent = [hooks.real_conversation_id(g, set(), pool) for g in generated]
-    kept = sum(1 for g, s in zip(generated, sent, strict=True) if g == s)
-    assert 50 <= kept <= 150  # about one in ten, for the 404s
-    assert set(sent) - set(generated) == set(pool)
-    assert sent == [hooks.real_conversation_id(g, set(), pool) for g in generated]
-    assert hooks.real_conversation_id("issued", {"issued"}, pool) == "issued"
-
-
-def test_activities_get_what_recording_needs_but_present_keys_stay() -> None:
-    bodies = [{"text": f"t{n}"} for n in range(400)]
-    completed = [hooks.recordable_activity(b) for b in bodies]
-    changed = [c for b, c in zip(bodies, completed, strict=True) if c is not b]
-    assert 250 <= len(changed) <= 350  # three in four
-    assert all(c["type"] == "message" and c["from"] == hooks.SENDER for c in changed)
-    negative = {"type": 5, "from": "nobody", "text": "x"}
-    assert hooks.recordable_activity(negative) in (negative,)
-    assert hooks.recordable_activity([1, 2]) == [1, 2]
-
-
-class _StoresAnything(DirectLineService):
-    """Stores a message as sent, without checking its fields (the old null-item/date bugs)."""
-
-    def validate_client_activity(self, value: Any) -> Any:
-        return dict(value)
-
-
-def _check_after_send(
-    server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch, swagger: Path, activity: Any
-) -> None:
-    origin = server.origin
-    assert origin is not None
-    monkeypatch.setenv(wiring.ORIGIN_ENV, origin)
-    monkeypatch.setenv(wiring.SECRET_ENV, SECRET)
-    monkeypatch.setenv(wiring.SWAGGER_ENV, str(swagger))
-    hooks._activity_set_validator.cache_clear()
-    conversation, _token = runner.start_pool(origin, SECRET, 1)
-    import httpx
-
-    answer = httpx.post(
-        f"{origin}/v3/directline/conversations/{conversation[0]}/activities",
-        json=activity,
-        headers={"Authorization": f"Bearer {SECRET}"},
-    )
-    assert answer.status_code == 200, answer.text
-    case = SimpleNamespace(
-        method="POST",
-        operation=SimpleNamespace(path=wiring.ACTIVITIES_PATH),
-        path_parameters={"conversationId": conversation[0]},
-    )
-    hooks.stored_activities_conform(None, SimpleNamespace(status_code=200), case)
-
-
-def test_the_stored_check_catches_what_a_send_smuggled_in(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    assert hooks.stored_activities_conform.__name__ == wiring.STORED_CHECK
-    swagger = tmp_path / "read.json"
-    baseline = load_baseline(runner.BASELINE, SWAGGER, OPERATIONS)
-    swagger.write_text(json.dumps(baseline.read_swagger(SWAGGER)), encoding="utf-8")
-    bad = {"type": "message", "from": {"id": "u"}, "localTimestamp": "2024-01-01T12:99:00Z"}
-    config = ServerConfig(secret=SECRET)
-    broken = EmbeddedServer(app=_app(config, _StoresAnything))
-    with broken, pytest.raises(AssertionError, match="localTimestamp"):
-        _check_after_send(broken, monkeypatch, swagger, bad)
-    good = {**bad, "localTimestamp": "2024-01-01T12:59:00Z", "value": "any JSON"}
-    with EmbeddedServer(config) as faithful:
-        _check_after_send(faithful, monkeypatch, swagger, good)
-
-
-def _app(config: ServerConfig, service: type[DirectLineService]) -> Any:
-    from conformance.reference.app import create_app
-
-    return create_app(config, service_class=service)
-
-
-# -- a real run --------------------------------------------------------------------------------
-def test_a_short_real_run_passes_against_the_reference(capsys: pytest.CaptureFixture) -> None:
-    code = runner.main(["--seconds", "8", "--seed", "7"])
-    out = capsys.readouterr().out
-    assert code == 0, out[-4000:]
-    assert "result: PASS" in out
-    for operation in OPERATIONS:
-        assert operation in out
+def test_only_the_first_kinds_of_new_failures_are_shown_in_full() -> None:
+    failures = [_failure(status=400 + n) for n in range(MAX_EXAMPLES + 5)]
+    text, code = _report(RunResult(finished=True, statuses=_reached(), failures=failures))
+    assert code == 1
+    assert text.count("\n- POST ") == MAX_EXAMPLES and "... and 5 more kinds" in text

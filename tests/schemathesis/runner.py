@@ -24,18 +24,18 @@ import secrets
 import subprocess
 import sys
 import tempfile
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from conformance.evidence import Exchange, Redactor, curl_command, render_exchange
+from conformance.evidence import Redactor
 from tests.schemathesis import wiring
-from tests.schemathesis.baseline import CHECKS, Baseline, BaselineError, load_baseline
-from tests.schemathesis.events import CheckFailure, RunResult, read_run
+from tests.schemathesis.baseline import CHECKS, BaselineError, load_baseline
+from tests.schemathesis.events import read_run
 from tests.schemathesis.serve import ServedReference, ServeError
+from tests.schemathesis.summary import summarize
 
 __all__ = ["SCHEMATHESIS_VERSION", "main", "run"]
 
@@ -150,148 +150,6 @@ def _tail(path: Path, redactor: Redactor, lines: int = 15) -> str:
     return "\n".join("    " + redactor.redact(x) for x in text.strip().splitlines()[-lines:])
 
 
-# -- the report ---------------------------------------------------------------------------------
-def _with_credential(exchange: Exchange, secret: str, token: str) -> Exchange:
-    """Schemathesis records `Authorization: [Filtered]`: put back which credential was sent, so
-    the curl line reads the secret from $DIRECTLINE_SECRET (and hides a token)."""
-    credential = token if exchange.url.endswith(wiring.REFRESH_PATH) else secret
-    headers = [
-        (name, f"Bearer {credential}" if name.lower() == "authorization" else value)
-        for name, value in exchange.request_headers
-    ]
-    return Exchange(**{**exchange.__dict__, "request_headers": headers})
-
-
-def _group_key(failure: CheckFailure) -> tuple[str, str, str, str, str]:
-    return (
-        failure.operation,
-        failure.check,
-        str(failure.status),
-        failure.error_code or "-",
-        (failure.media_type or "-").split(";")[0],
-    )
-
-
-def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    out = []
-    for row in [header, *rows]:
-        cells = [row[0].ljust(widths[0])]
-        cells += [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
-        out.append("  " + "  ".join(cells))
-    return out
-
-
-def report(
-    result: RunResult,
-    baseline: Baseline,
-    operations: Sequence[str],
-    redactor: Redactor,
-    credentials: tuple[str, str],
-) -> tuple[str, int]:
-    """The summary text and the exit status it implies."""
-    lines: list[str] = []
-    status_rows = []
-    unreached = []
-    for operation in operations:
-        counts = result.statuses.get(operation, Counter())
-        by_class = Counter((s or 0) // 100 for s in counts.elements())
-        if not by_class[2]:
-            unreached.append(operation)
-        status_rows.append(
-            (
-                operation,
-                str(sum(counts.values())),
-                str(by_class[2]),
-                str(by_class[4]),
-                str(by_class[5]),
-            )
-        )
-    lines.append(f"requests: {result.requests} to {len(operations)} operations")
-    lines += _table(status_rows, ("operation", "requests", "2xx", "4xx", "5xx"))
-
-    accepted: Counter[str] = Counter()
-    used: Counter[int] = Counter()
-    new: list[CheckFailure] = []
-    for failure in result.failures:
-        entry = baseline.entry_for(failure)
-        if entry is None:
-            new.append(failure)
-        else:
-            accepted[failure.check] += 1
-            used[baseline.accepted.index(entry)] += 1
-    failed = result.failed_checks()
-    new_by_check = Counter(f.check for f in new)
-    check_rows = [
-        (name, *(str(n[name]) for n in (result.checks_run, failed, accepted, new_by_check)))
-        for name in CHECKS
-    ]
-    lines.append("")
-    lines.append("checks (responses checked; failures: all, accepted by the baseline, new):")
-    lines += _table(check_rows, ("check", "checked", "failed", "accepted", "new"))
-
-    if used:
-        lines.append("")
-        lines.append(f"accepted by the baseline ({sum(used.values())} failures):")
-        for index, count in sorted(used.items()):
-            lines.append(f"  {count:6}  {baseline.accepted[index].describe()}")
-    unused = [e for i, e in enumerate(baseline.accepted) if i not in used]
-    if unused:
-        lines.append("")
-        lines.append(f"baseline entries no failure of this run needed ({len(unused)}):")
-        lines += [f"  {entry.describe()}" for entry in unused]
-
-    groups: dict[tuple[str, ...], list[CheckFailure]] = {}
-    for failure in new:
-        groups.setdefault(_group_key(failure), []).append(failure)
-    if groups:
-        lines.append("")
-        lines.append(f"NEW FAILURES ({len(new)}, {len(groups)} kinds), one example of each:")
-        for key, members in groups.items():
-            first = members[0]
-            lines.append("")
-            lines.append(
-                f"- {first.operation}: {first.check} ({first.code} {first.title}), "
-                f"status {key[2]}, error code {key[3]}, media type {key[4]}: {len(members)}x"
-            )
-            lines += ["    " + redactor.redact(m) for m in first.message.splitlines()]
-            if first.exchange is not None:
-                exchange = _with_credential(first.exchange, *credentials)
-                shown = render_exchange(exchange, redactor, max_body=1500)
-                lines += ["    " + x for x in shown.splitlines()]
-                lines.append("    reproduce (against a server started the same way):")
-                lines += ["      " + x for x in curl_command(exchange, redactor).splitlines()]
-
-    problems = []
-    if result.errors:
-        problems.append(f"Schemathesis reported {sum(result.errors.values())} errors")
-        lines.append("")
-        lines.append("Schemathesis errors:")
-        lines += [f"  {n:6}  {redactor.redact(what)}" for what, n in result.errors.most_common()]
-    if result.fatal:
-        problems.append("Schemathesis stopped on a fatal error")
-        lines += ["", "fatal:", *("  " + redactor.redact(x) for x in result.fatal)]
-    if not result.finished:
-        problems.append("the event stream has no end (Schemathesis did not finish)")
-    if unreached:
-        problems.append(f"never answered 2xx: {', '.join(unreached)}")
-    lines.append("")
-    if problems:
-        lines.append("result: ERROR, the run could not judge: " + "; ".join(problems))
-        code = 2
-    elif new:
-        lines.append(f"result: FAIL, {len(new)} failures the baseline does not accept")
-        code = 1
-    else:
-        total = sum(accepted.values())
-        lines.append(
-            f"result: PASS, no failure outside the baseline ({total} accepted by "
-            f"{len(used)} of its {len(baseline.accepted)} entries)"
-        )
-        code = 0
-    return "\n".join(lines), code
-
-
 # -- the run ------------------------------------------------------------------------------------
 def run(seconds: int, seed: int, workers: int, baseline_path: Path) -> int:
     """One judged run (see the module docstring); prints as it goes, returns the exit status."""
@@ -347,7 +205,7 @@ def run(seconds: int, seed: int, workers: int, baseline_path: Path) -> int:
                 )
         result = read_run(ndjson, operations)
     print(f"ran {result.seconds:.1f} s (stop: {result.stop_reason or 'unknown'})")
-    text, code = report(result, baseline, operations, redactor, (secret, token))
+    text, code = summarize(result, baseline, operations, redactor, (secret, token))
     print(text)
     return code
 
@@ -378,7 +236,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(options.seconds, options.seed, options.workers, options.baseline)
     except ModuleNotFoundError as exc:
-        print(f"error: {exc.name} is not installed (pip install -e '.[dev]')", file=sys.stderr)
+        print(
+            f"error: {exc.name} is not installed (pip install -e '.[dev]', on Python 3.11 or "
+            "newer for Schemathesis 4.32)",
+            file=sys.stderr,
+        )
     except (BaselineError, HarnessError, ServeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
     return 2
