@@ -102,7 +102,7 @@ def _app(config: ServerConfig, service: type[DirectLineService]) -> Any:
 
 # -- a real run --------------------------------------------------------------------------------
 def test_a_short_real_run_passes_against_the_reference(capsys: pytest.CaptureFixture) -> None:
-    code = runner.main(["--seconds", "8", "--seed", "7"])
+    code = runner.main(["--seconds", "20", "--seed", "7"])
     out = capsys.readouterr().out
     assert code == 0, out[-4000:]
     assert "result: PASS" in out
