@@ -92,7 +92,10 @@ def _audited(results: dict[str, TestResult], plan: Plan) -> dict[str, TestResult
         if declared is None:
             audited[nodeid] = result
             continue
-        over = overspent(declared, result.cost, plan.polls_per_wait) if result.cost else []
+        # a failing Hypothesis test shrinks and replays its example: only a pass is held to
+        # its declaration (the run's governor holds every test to the budget regardless)
+        audited_outcome = result.outcome is Outcome.PASSED and result.cost
+        over = overspent(declared, result.cost, plan.polls_per_wait) if audited_outcome else []
         audited[nodeid] = replace(result, planned=asdict(declared), overspent=tuple(over))
     return audited
 
