@@ -6,7 +6,8 @@
   (the built-in profiles and their expectations files are in ``profiles/``);
 - :mod:`~conformance.config.expectations`: a target's known deviations;
 - :mod:`~conformance.config.target`: the target URL and the profile in effect;
-- :mod:`~conformance.config.costs`: what a test may cost under a profile's timings.
+- :mod:`~conformance.config.costs`: what a test may cost under a profile's timings;
+- :mod:`~conformance.config.files`: reading a file the user named (one clear line on failure).
 
 It stands on the catalog (the features a profile may declare) and knows nothing of clients,
 the suite or verdicts.

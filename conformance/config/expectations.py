@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance.catalog import Catalog
+from conformance.config.files import read_user_file
 from conformance.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -63,13 +64,7 @@ class Expectations(Mapping[str, str]):
 
 def load_expectations(path: str | Path, catalog: Catalog) -> Expectations:
     """Requirement ID -> reason, from an expectations file; ConfigError names what is wrong."""
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"expectations file {path}: no such file")
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"expectations file {path}: cannot be read ({exc})") from None
+    text = read_user_file(path, "expectations file")
     return parse_expectations(text, catalog, source=str(path))
 
 

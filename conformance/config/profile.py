@@ -20,6 +20,7 @@ from typing import Any, Literal, cast
 
 from conformance.catalog import FEATURES as CATALOG_FEATURES
 from conformance.catalog import READINGS as CATALOG_READINGS
+from conformance.config.files import read_user_file
 from conformance.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -245,12 +246,7 @@ def load_profile(name_or_path: str) -> Profile:
     """Load a built-in profile by name or a profile file by path (ConfigError names the fault)."""
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists() or "/" in name_or_path:
-        if not path.is_file():
-            raise ConfigError(f"profile file {name_or_path}: no such file")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"profile file {name_or_path}: cannot be read ({exc})") from None
+        text = read_user_file(name_or_path, "profile file")
         return parse_profile(text, source=str(path))
     names = builtin_profile_names()
     if name_or_path not in names:
