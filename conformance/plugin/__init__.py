@@ -18,18 +18,8 @@ report renderers) are imported only then.
   terminal summary.
 """
 
-from conformance.plugin.fixtures import (
-    dl_client,
-    dl_client_factory,
-    dl_conversation,
-    dl_example_client,
-    dl_fuzz,
-    dl_lane_state,
-    dl_profile,
-    dl_recorder,
-    dl_start_answer,
-    dl_target,
-)
+from conformance.plugin import fixtures
+from conformance.plugin.fixtures import *  # noqa: F403 (pytest finds the fixtures here)
 from conformance.plugin.hooks import DirectLinePlugin, pytest_addoption, pytest_configure
 from conformance.plugin.markers import MARKER, SUITE_PACKAGE, requirement_ids
 
@@ -37,17 +27,8 @@ __all__ = [
     "MARKER",
     "SUITE_PACKAGE",
     "DirectLinePlugin",
-    "dl_client",
-    "dl_client_factory",
-    "dl_conversation",
-    "dl_example_client",
-    "dl_fuzz",
-    "dl_lane_state",
-    "dl_profile",
-    "dl_recorder",
-    "dl_start_answer",
-    "dl_target",
     "pytest_addoption",
     "pytest_configure",
     "requirement_ids",
 ]
+__all__ += fixtures.__all__
