@@ -93,15 +93,20 @@ def copy_json(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_COMPACT_ASCII = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+"""json.dumps with any option set builds a new encoder per call; these are built once."""
+
+
 def dumps(value: Any) -> str:
     """Compact JSON; non-ASCII kept as is unless it cannot be UTF-8 encoded."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = _COMPACT.encode(value)
     if text.isascii():
         return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+        text = _COMPACT_ASCII.encode(value)
     return text
 
 
