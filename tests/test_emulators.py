@@ -31,7 +31,10 @@ from tests.emulators.harness import (
     unavailable,
 )
 
-pytestmark = pytest.mark.skipif(bool(unavailable()), reason=unavailable() or "")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(bool(unavailable()), reason=unavailable() or ""),
+]
 
 
 @pytest.mark.parametrize("name", sorted(EMULATORS))

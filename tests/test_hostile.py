@@ -36,7 +36,7 @@ from tests.hostile import HOSTILES, Running, start_hostile
 from tests.hostile.cli_run import CliRun, cli_environment, run_cli
 from tests.hostile.directline_like import HUGE_ID
 
-pytestmark = pytest.mark.hostile
+pytestmark = [pytest.mark.hostile, pytest.mark.integration]
 
 SECRET = "hostile-secret-7d41c9e2b8"
 BOUND = 60.0

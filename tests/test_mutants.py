@@ -21,6 +21,8 @@ from tests.mutants.framework import (
     timing_requirements,
 )
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.mark.parametrize("broken", MUTANTS, ids=lambda m: m.name)
 def test_mutant_fails_exactly_its_requirements(broken: Mutant, tmp_path: Path) -> None:

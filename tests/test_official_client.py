@@ -28,6 +28,8 @@ from conformance.reference import EmbeddedServer, ServerConfig
 from conformance.reference.app import create_app
 from tests.external import install_lock
 
+pytestmark = pytest.mark.integration
+
 CLIENT_DIR = Path(__file__).parent / "clients" / "directlinejs"
 DRIVER = CLIENT_DIR / "drive.mjs"
 SECRET = "official-client-secret"

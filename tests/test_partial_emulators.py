@@ -12,9 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conformance.reference.config import ServerConfig
 from conformance.reference.server import EmbeddedServer
 from tests.partial import PARTIAL_PROFILE, hanging, partial_emulator
+
+pytestmark = pytest.mark.integration
 
 SECRET = "partial-emulator-secret"
 

@@ -17,6 +17,8 @@ import pytest
 from conformance.reference import EmbeddedServer, ServerConfig
 from tests.bots.sdk import sample_echo_bot
 
+pytestmark = pytest.mark.integration
+
 SECRET = "sample-echo-bot-secret"
 USER = "dl_sample_user"
 WAIT = 10.0

@@ -15,8 +15,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conformance.reference import EmbeddedServer, ServerConfig
 from tests.bots.sdk import sample_echo_bot
+
+pytestmark = pytest.mark.integration
 
 SECRET = "sample-echo-profile-secret"
 PROFILE = Path(__file__).parent / "bots" / "sample-echo.toml"

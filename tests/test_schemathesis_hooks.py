@@ -101,6 +101,7 @@ def _app(config: ServerConfig, service: type[DirectLineService]) -> Any:
 
 
 # -- a real run --------------------------------------------------------------------------------
+@pytest.mark.integration
 def test_a_short_real_run_passes_against_the_reference(capsys: pytest.CaptureFixture) -> None:
     code = runner.main(["--seconds", "20", "--seed", "7"])
     out = capsys.readouterr().out

@@ -28,6 +28,8 @@ from conformance.reference import EmbeddedServer, ServerConfig
 from tests.bots import sdk
 from tests.external import free_port
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parent.parent
 BOT_SCRIPT = ROOT / "tests" / "bots" / "sdk_echo_bot.py"
 SECRET = "sdk-bot-secret"

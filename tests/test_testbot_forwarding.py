@@ -19,6 +19,8 @@ import pytest
 from conformance.reference import EmbeddedServer, ServerConfig
 from tests.emulators.harness import REPO, Process
 
+pytestmark = pytest.mark.integration
+
 SECRET = "testbot-forwarding-secret"
 BOT_TIMEOUT = 2.0
 SLOW_SECONDS = 3.0
