@@ -1,8 +1,9 @@
 """Pure ASGI middleware: CORS for browser clients, and the last-resort error guard.
 
-Order in the stack (outermost first): Starlette's ServerErrorMiddleware, (`TrafficCounter` with
-a traffic file), (`LiveHeaders` under
-behave="live"), `CORSMiddleware`, (`TransientFaults` when enabled), `ErrorGuard`, Starlette's
+Order in the stack (outermost first): Starlette's ServerErrorMiddleware, (`UpstreamRecorder`
+with a recording file), (`TrafficCounter` with a traffic file), (`LiveHeaders` under
+behave="live"), `CORSMiddleware`, (`ProxyTriggers` with a recording file), (`TransientFaults`
+when enabled), `ErrorGuard`, Starlette's
 ExceptionMiddleware, the router. So even the guard's 500 carries `Access-Control-Allow-Origin`,
 and no exception escapes as Starlette's plain-text 500.
 
