@@ -281,6 +281,10 @@ def test_only_what_the_proxy_breaks_fails_the_certification() -> None:
     up, px = reports({"DL-A-001": ("pass", "fail"), "DL-A-002": ("pass", "pass")},
                      **{"DL-A-001": "MAY"})  # fmt: skip
     assert combine(up, px).exit_status == 0
+    up, px = reports({"DL-PROXY-003": ("not-applicable", "expected-fail")})  # listed: redacts
+    listed = combine(up, px)
+    assert [r.standing for r in listed.rows] == ["broken-by-proxy"] and listed.exit_status == 0
+    assert "1 broken by it that fail no run" in listed.conclusion
 
 
 def test_errors_and_stopped_runs_are_no_conclusion() -> None:

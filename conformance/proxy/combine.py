@@ -13,8 +13,9 @@ seed. Each requirement's two verdicts give its standing:
 ``fail``/``expected-fail`` break it; see conformance.verdicts.Verdict.standing). Exit status:
 2 when either run stopped early or wrote no report, or the proxied run exercised nothing; 1 when
 the proxy breaks a requirement that fails a run (MUST, or SHOULD unless ``--fail-on must``; never
-a MAY or an informational rule); else 2 when a requirement that could fail the run is not
-judged because of an error on either side; else 0.
+a MAY, an informational rule, or one the expectations file lists: ``expected-fail`` through the
+proxy); else 2 when a requirement that could fail the run is not judged because of an error on
+either side; else 0.
 """
 
 from __future__ import annotations
@@ -70,7 +71,10 @@ class Row:
         """Whether this standing makes the certification fail (exit 1)."""
         levels = ("MUST",) if fail_on == "must" else ("MUST", "SHOULD")
         return (
-            self.standing == "broken-by-proxy" and self.level in levels and not self.informational
+            self.standing == "broken-by-proxy"
+            and self.proxy == "fail"  # an expected-fail is a deviation the user has listed
+            and self.level in levels
+            and not self.informational
         )
 
     def undecided(self, fail_on: str) -> bool:
@@ -139,8 +143,11 @@ class TwoSided:
                 f"errors left {len(undecided)} requirement(s) unjudged: "
                 f"{', '.join(row.id for row in undecided[:10])} (exit 2)"
             )
-        inherited = self.counts["inherited"]
+        inherited, spared = self.counts["inherited"], self.counts["broken-by-proxy"]
         tail = f"; {inherited} inherited from the upstream" if inherited else ""
+        if spared:
+            tail += f"; {spared} broken by it that fail no run (MAY, informational or listed)"
+            return f"the proxy keeps every requirement that fails a run{tail} (exit 0)"
         return f"the proxy keeps every requirement the upstream meets{tail} (exit 0)"
 
 

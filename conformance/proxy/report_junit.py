@@ -1,7 +1,8 @@
 """Two-sided report.json -> junit.xml: one testcase per requirement, both verdicts as
 properties, so a CI test tab lists what the proxy did to each rule.
 
-Mapping: ``broken-by-proxy`` -> <failure> (a MAY or informational rule: <skipped>);
+Mapping: ``broken-by-proxy`` -> <failure> (a MAY, informational or expected-fail one:
+<skipped>);
 ``not-judged`` -> <error> when an error on either side left a rule that could fail the run
 unjudged, else <skipped>; ``inherited`` -> <skipped> "inherited: ..." (the upstream's fault);
 ``fixed-by-proxy`` and ``holds`` -> passed. Pure function over the redacted report dict.
@@ -42,13 +43,13 @@ def render_proxy_junit(report: dict[str, Any]) -> str:
             ET.SubElement(props, "property", name=name, value=str(r[name]))
         standing, reason = r["standing"], _clean(r["reason"])
         counted = r["level"] in fail_levels and not r.get("informational")
-        if standing == "broken-by-proxy" and counted:
+        if standing == "broken-by-proxy" and counted and r["proxy"] == "fail":
             counts["failures"] += 1
             element = ET.SubElement(case, "failure", message=reason or standing, type=standing)
             element.text = _clean(r.get("proxy_reason") or reason)
         elif standing == "broken-by-proxy":
             counts["skipped"] += 1
-            ET.SubElement(case, "skipped", message=f"broken by the proxy (never fails): {reason}")
+            ET.SubElement(case, "skipped", message=f"broken by the proxy (does not fail): {reason}")
         elif standing == "not-judged" and counted and "error" in (r["upstream"], r["proxy"]):
             counts["errors"] += 1
             ET.SubElement(case, "error", message=reason or standing, type="error")
