@@ -412,3 +412,27 @@ def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_proxy_that_is_not_there_is_no_conclusion() -> None:
+    result = cli("--target", "http://127.0.0.1:9/v3/directline", "--upstream-port", "0",
+                 "-k", "smoke", "-q")  # fmt: skip
+    assert result.returncode == 2
+    assert "connection refused" in result.stdout
+    assert "the run through the proxy wrote no report (exit 2)" in result.stderr
+
+
+def test_a_plain_run_has_no_proxy_to_judge(tmp_path: Path) -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DIRECTLINE_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "conformance.cli", "run", "-k", "test_proxy", "-q",
+         "--report-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, env=environment, check=False,
+    )  # fmt: skip
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    proxy_rules = [r for r in report["requirements"] if r["area"] == "PROXY"]
+    assert len(proxy_rules) == 13
+    assert {r["verdict"] for r in proxy_rules} == {"not-applicable"}
+    assert "certify-proxy" in proxy_rules[0]["reason"]
+    assert report["cost"]["planned"]["requests"] == 0  # planned nothing, sent nothing
+    assert result.returncode == 2  # nothing was exercised

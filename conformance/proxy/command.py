@@ -37,7 +37,7 @@ DEFAULT_UPSTREAM_PORT = 3978
 #: The name of the upstream's recording of the proxied run, kept beside the report.
 RECORDING_NAME = "upstream-recording.jsonl"
 #: Settings each run gets from certify-proxy itself rather than from the user's flags.
-_OWN_SETTINGS = frozenset({"target", "report_dir", "fuzz", "seed", "timing", "plan"})
+_OWN_SETTINGS = frozenset({"target", "report_dir", "fuzz", "seed", "timing"})
 
 
 def add_parser(commands: Any) -> None:
@@ -215,6 +215,9 @@ def _certify(
         {**environment, CONTEXT_ENV: str(context)},
     )  # fmt: skip
 
+    if settings.get("plan"):
+        _say(f"{PROG}: the plans of both runs are above; nothing was sent (--plan)")
+        return max(upstream_code, proxy_code)
     reports = {}
     for side, code in (("upstream", upstream_code), ("proxy", proxy_code)):
         loaded = _load(report_dir / side / "report.json")
