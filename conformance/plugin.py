@@ -897,6 +897,7 @@ class DirectLinePlugin:
         from dataclasses import asdict, replace
 
         from conformance.plan import overspent
+        from conformance.verdicts import Outcome
 
         assert self.plan is not None
         planned = {t.nodeid: t.cost for t in self.plan.tests}
@@ -906,7 +907,14 @@ class DirectLinePlugin:
             if declared is None:
                 audited[nodeid] = result
                 continue
-            over = overspent(declared, result.cost, self.plan.polls_per_wait) if result.cost else []
+            # a failing Hypothesis test shrinks and replays its example: only a pass is held to
+            # its declaration (the run's governor holds every test to the budget regardless)
+            audited_outcome = result.outcome is Outcome.PASSED and result.cost
+            over = (
+                overspent(declared, result.cost, self.plan.polls_per_wait)
+                if audited_outcome
+                else []
+            )
             audited[nodeid] = replace(result, planned=asdict(declared), overspent=tuple(over))
         return audited
 

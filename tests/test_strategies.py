@@ -4,6 +4,7 @@ invalid, everything is JSON, and the test bot's trigger texts never appear."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from hypothesis import given, settings
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from conformance.catalog import validate
 from conformance.plan import FUZZ_LEVELS
 from conformance.profile import BotTriggers
+from conformance.reference.activities import is_date_time
 from conformance.strategies import (
     LONG_TEXT,
     MAX_TEXT,
@@ -44,8 +46,39 @@ def test_invalid_activities_are_invalid(case: tuple[str, dict[str, Any]]) -> Non
     json.dumps(activity)
     if fault == "missing type":
         assert "type" not in activity
+    elif fault.startswith("a malformed "):  # the schema's date-time format is an annotation
+        field = fault.removeprefix("a malformed ")
+        assert field in ("localTimestamp", "expiration") and not is_date_time(activity[field])
     else:
         assert validate(activity, "activity") != []
+    if fault.startswith("a null item in "):
+        assert None in activity[fault.removeprefix("a null item in ")]
+
+
+def test_invalid_activities_cover_every_fault() -> None:
+    """Every kind of fault comes up in a CI-sized derandomized run, the shapes Schemathesis
+    found included (null items, malformed date-times, wrong types one level down), and no
+    malformed date-time is a form some ISO 8601 parser accepts (no offset, a space)."""
+    seen: set[str] = set()
+    dates: set[str] = set()
+
+    @settings(max_examples=300, deadline=None, derandomize=True)
+    @given(invalid_activities())
+    def collect(case: tuple[str, dict[str, Any]]) -> None:
+        fault, activity = case
+        seen.add(fault)
+        if fault.startswith("a malformed "):
+            dates.add(activity[fault.removeprefix("a malformed ")])
+
+    collect()
+    assert {"missing type", "text", "from", "attachments", "entities"} <= seen
+    assert {"a null item in attachments", "a null item in entities"} & seen
+    assert len({f for f in seen if f.startswith("a wrong type in ")}) >= 4
+    assert dates
+    offset = re.compile(r".*(Z|[+-]\d\d:\d\d)")
+    for value in dates:
+        assert not is_date_time(value) and " " not in value, value
+        assert "T" not in value or offset.fullmatch(value), value
 
 
 @FAST

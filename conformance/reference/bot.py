@@ -10,7 +10,8 @@ back as return values but through the channel, as on the real service: the echo 
 Echo bot triggers (exact `text` of a `message`, configurable in ServerConfig):
     #bot:error   the bot fails (like an HTTP 500)      -> the send answers 502 BotError
     #bot:end     endOfConversation, then one message   -> the message is dropped (refuse reading)
-    #bot:slow    the echo comes after bot_timeout + 1  -> the send answers 504, echo still arrives
+    #bot:slow    typing at once, the echo after bot_timeout + 1
+                                                       -> the send answers 504, echo still arrives
     #bot:many N  N replies "1".."N" (1 <= N <= 50)
     anything else: one reply repeating the text and the attachments, replyToId set.
 A `conversationUpdate` that adds a user other than the bot gets the welcome text.
@@ -92,6 +93,9 @@ class EchoBot:
             await self.post(conversation_id, self.reply(activity, text="after the end"))
             return
         if text == config.trigger_slow:
+            # typing first, as a real bot does before a long turn: a client (Web Chat) shows
+            # its typing indicator; typing is never recorded, so it reaches open streams only
+            await self.post(conversation_id, self.reply(activity, type="typing"))
             await asyncio.sleep(config.bot_timeout + 1.0)
             await self.post(conversation_id, self.echo(activity))
             return

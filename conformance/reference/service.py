@@ -69,6 +69,8 @@ __all__ = [
 BASE_PATH = "/v3/directline"
 CONNECTOR_PATH = "/v3/conversations"
 CHANNEL_ID = "directline"
+#: What JSON counts as blank (RFC 8259 § 2): str.strip() would also drop \v, \f and more.
+JSON_WHITESPACE = " \t\n\r"
 
 logger = logging.getLogger("conformance.reference")
 
@@ -229,7 +231,7 @@ class DirectLineService:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise bad_argument("The body is not UTF-8 text") from None
-        if not text.strip():
+        if not text.strip(JSON_WHITESPACE):
             return TokenParameters()
         try:
             value = loads(text)
@@ -257,10 +259,10 @@ class DirectLineService:
         if not isinstance(user, dict):
             raise bad_argument("'user' must be an object")
         user_id, name = _lookup(user, "id"), _lookup(user, "name")
-        if user_id is not None and not isinstance(user_id, str):
-            raise bad_argument("'user.id' must be a string")
-        if name is not None and not isinstance(name, str):
-            raise bad_argument("'user.name' must be a string")
+        for key in ("id", "name", "aadObjectId", "role"):  # the Swagger's ChannelAccount
+            value = _lookup(user, key)
+            if value is not None and not isinstance(value, str):
+                raise bad_argument(f"'user.{key}' must be a string")
         if not user_id:
             return None
         return {"id": user_id, "name": name} if name is not None else {"id": user_id}
@@ -384,7 +386,7 @@ class DirectLineService:
         limit = self.config.max_activity_chars
         if len(text) > limit:
             raise too_large(f"The activity is larger than {limit} characters of JSON")
-        if not text.strip():
+        if not text.strip(JSON_WHITESPACE):
             raise bad_argument("The body is empty: expected one activity as a JSON object")
         try:
             return loads(text)

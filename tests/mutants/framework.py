@@ -248,7 +248,7 @@ def run_suite(
     with EmbeddedServer(app=app) as server:
         command = [
             sys.executable, "-m", "pytest", "--pyargs", *targets,
-            "-p", "no:cacheprovider", "--noconftest", "-c", os.devnull,
+            "-p", "no:cacheprovider", "-p", "no:schemathesis", "--noconftest", "-c", os.devnull,
             "--rootdir", str(workdir), "-q", "--tb=line", "-p", "no:randomly",
             "--dl-target", str(server.base_url), "--dl-profile", str(profile),
             "--dl-report-dir", str(report_dir), "--dl-shrink", "no",

@@ -184,6 +184,36 @@ class CrashesOnStructuredText(DirectLineService):
         return super().validate_client_activity(value)
 
 
+@mutant("DL-ERR-004", modules=FUZZ, tests=REFUSED)
+class CrashesOnNullItems(DirectLineService):
+    """An attachments or entities array holding null crashes the server (500) instead of a
+    400: reading each item's fields without checking it is an object. Schemathesis found the
+    reference doing this (tests/schemathesis)."""
+
+    def validate_client_activity(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            for name in ("attachments", "entities"):
+                items = value.get(name)
+                if isinstance(items, list) and None in items:
+                    raise AttributeError("'NoneType' object has no attribute 'get'")
+        return super().validate_client_activity(value)
+
+
+@mutant("DL-SEND-008", modules=FUZZ, tests=REFUSED)
+class AcceptsMalformedDateTimes(DirectLineService):
+    """A localTimestamp or expiration that is no date-time (minute 99, February 30) is
+    accepted and echoed back as sent, as Schemathesis found the reference doing."""
+
+    def validate_client_activity(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return super().validate_client_activity(value)
+        dates = {
+            k: value[k] for k in ("localTimestamp", "expiration") if isinstance(value.get(k), str)
+        }
+        rest = {k: v for k, v in value.items() if k not in dates}
+        return {**super().validate_client_activity(rest), **dates}
+
+
 #: The fields test_generated_invalid_activity_is_refused gives a wrong type, and their type.
 _FIELD_TYPES: dict[str, type] = {"text": str, "from": dict, "attachments": list, "entities": list}
 

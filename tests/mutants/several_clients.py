@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from conformance.reference.service import DirectLineService
@@ -70,22 +71,37 @@ class LosesEveryTenthSend(DirectLineService):
 
 
 @mutant("DL-MULTI-003", modules=MODULE)
-class FifteenthSendGetsAnEarlierId(DirectLineService):
-    """The fifteenth client message of a conversation is answered with the fourteenth's id."""
+class OverlappingSendGetsAnotherId(DirectLineService):
+    """A message that arrives while another send to the same conversation is in flight is
+    answered with the id of the send answered before it (a race in id assignment); sends one
+    after the other are answered right."""
+
+    #: How long each send stays in flight after it is recorded: the race's window.
+    WINDOW = 0.05
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.answered: dict[str, list[str]] = {}
+        self.in_flight: dict[str, int] = {}
+        self.last_answered: dict[str, str] = {}
 
     async def accept_client_activity(
         self, conversation: Any, activity: Any, credential: Any, origin: str
     ) -> Any:
-        answer = await super().accept_client_activity(conversation, activity, credential, origin)
-        earlier = self.answered.setdefault(conversation.id, [])
-        earlier.append(answer["id"])
-        if len(earlier) == 15:
-            return {"id": earlier[13]}
-        return answer
+        key = conversation.id
+        overlapped = self.in_flight.get(key, 0) > 0
+        self.in_flight[key] = self.in_flight.get(key, 0) + 1
+        try:
+            answer = await super().accept_client_activity(
+                conversation, activity, credential, origin
+            )
+            await asyncio.sleep(self.WINDOW)
+            earlier = self.last_answered.get(key)
+            if overlapped and earlier is not None and activity.get("type") == "message":
+                return {"id": earlier}
+            self.last_answered[key] = answer["id"]
+            return answer
+        finally:
+            self.in_flight[key] -= 1
 
 
 @mutant("DL-MULTI-003", modules=MODULE)

@@ -90,7 +90,10 @@ def test_every_field_comes_back_as_sent(client):
         for key, value in fields.items():
             if key == "replyToId" and activity_id == sent:
                 continue
-            assert activity[key] == value, key
+            if value is None:  # null stands for absent: not stored, so never echoed as null
+                assert key not in activity, key
+            else:
+                assert activity[key] == value, key
 
 
 def test_lone_surrogates_round_trip_without_a_500(client):
@@ -351,6 +354,26 @@ def test_a_slow_bot_is_504_and_its_late_reply_still_arrives(client):
     activities = client.wait_for(conversation.id, lambda a: len(a) == 2)
     assert activities[1]["replyToId"] == user_activity[0]["id"]
     assert activities[1]["text"] == "#bot:slow"
+
+
+def test_a_slow_bot_says_it_is_typing_on_the_stream_only(client):
+    """Before a slow reply the bot sends typing (Web Chat shows its indicator): it reaches
+    an open stream at once, as a reply to the trigger, and never the history."""
+    conversation = client.start()
+    with client.open_stream(conversation.stream_url) as ws:
+        response = client.send(
+            conversation.id, {"type": "message", "from": {"id": "u"}, "text": "#bot:slow"}
+        )
+        client.assert_error(response, 504, "BotError")
+        trigger, typing = client.receive_activities(ws, 2)
+        assert trigger["text"] == "#bot:slow"
+        assert typing["type"] == "typing"
+        assert typing["replyToId"] == trigger["id"]
+        assert typing["from"]["id"] == "reference-bot"
+        (echo,) = client.receive_activities(ws, 1)
+        assert (echo["type"], echo["text"]) == ("message", "#bot:slow")
+    history = client.activities(conversation.id)["activities"]
+    assert [a["type"] for a in history] == ["message", "message"]
 
 
 def test_json_answers_are_utf8_json(client):

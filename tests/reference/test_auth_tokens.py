@@ -119,10 +119,14 @@ def test_generate_accepts_no_body_and_token_parameters(client, kwargs):
         b'{"user": "dl_x"}',
         b'{"user": {"id": 5}}',
         b'{"user": {"id": "dl_x", "name": 3}}',
+        b'{"user": {"id": "dl_x", "role": -520}}',
+        b'{"User": {"Id": "dl_x", "AadObjectId": []}}',
         b'{"trustedOrigins": "https://x"}',
         b'{"trustedOrigins": [1]}',
         b'{"eTag": 1}',
         b"\xff\xfe",
+        b"\x0b",
+        b"\x0c\x1c",
     ],
 )
 def test_generate_refuses_malformed_token_parameters(client, body):
