@@ -34,11 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     parser = build_parser()
     args, extra = _split_passthrough(list(sys.argv[1:] if argv is None else argv))
-    if args[:1] == ["mutants"]:  # its own options (see tests/mutants/killtable.py)
-        options = argparse.Namespace(command="mutants", handler=_mutants, mutant_args=args[1:])
-        args = []
-    else:
-        options = parser.parse_args(args)
+    options = parser.parse_args(args)
     if extra and options.command not in ("run", "certify-proxy"):
         parser.error("arguments after -- are only for 'run' and 'certify-proxy'")
     try:
@@ -254,13 +250,6 @@ def build_parser() -> argparse.ArgumentParser:
     reqs.add_argument("--uncovered", action="store_true", help="only requirements without a test")
     reqs.set_defaults(handler=_requirements)
 
-    mutants = commands.add_parser(
-        "mutants",
-        help="from a source checkout: run the suite against every mutant, print the kill table",
-        add_help=False,
-    )
-    mutants.set_defaults(handler=_mutants)
-
     profiles = commands.add_parser("profiles", help="list the built-in target profiles")
     profiles.set_defaults(handler=_profiles)
 
@@ -276,9 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     compare.set_defaults(handler=_compare)
 
-    from conformance.proxy.command import add_parser as add_certify_proxy
+    from conformance.certify.command import add_parser as add_certify_proxy
 
-    add_certify_proxy(commands)
+    # certify-proxy shares run's setting flags and checks; handed over, not imported back
+    add_certify_proxy(
+        commands, setting_flags=add_setting_flags, check=check_configuration, given=given_settings
+    )
     return parser
 
 
@@ -286,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(options: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
-    from conformance.settings import CLI_ENV
+    from conformance.config.settings import CLI_ENV
 
     os.environ[CLI_ENV] = "1"  # messages name this command's flags, workers included
     check_configuration(options)
@@ -300,7 +292,7 @@ def _run(options: argparse.Namespace, extra: list[str]) -> int:
 def add_setting_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per setting the ``run`` command offers, from the settings table itself: the
     CLI, the pytest options and the environment variables cannot disagree."""
-    from conformance.settings import SETTINGS
+    from conformance.config.settings import SETTINGS
 
     for item in SETTINGS:
         if item.flag is None:
@@ -314,7 +306,7 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(
                 item.flag,
                 dest=item.name,
-                metavar=item.metavar or (None if item.choices else item.name.upper()),
+                metavar=item.metavar,
                 choices=item.choices or None,
                 default=None,
                 help=item.help + env,
@@ -323,7 +315,7 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
 
 def given_settings(options: argparse.Namespace) -> dict[str, Any]:
     """The settings given on the command line (None: not given)."""
-    from conformance.settings import SETTINGS
+    from conformance.config.settings import SETTINGS
 
     return {item.name: getattr(options, item.name, None) for item in SETTINGS if item.flag}
 
@@ -333,9 +325,9 @@ def check_configuration(options: argparse.Namespace) -> None:
     once before pytest starts, so a mistake is one line here (naming the flag) rather than a
     crash in every pytest-xdist worker, and nothing is sent before it is found."""
     from conformance.catalog import load_catalog
-    from conformance.expectations import load_expectations
-    from conformance.settings import check_report_dir, resolve
-    from conformance.target import effective_profile, normalise_target_url
+    from conformance.config.expectations import load_expectations
+    from conformance.config.settings import check_report_dir, resolve
+    from conformance.config.target import effective_profile, normalise_target_url
 
     settings = resolve(given_settings(options), cli=True)
     effective_profile(settings, embedded=not settings.get("target"))
@@ -372,7 +364,7 @@ def check_keyword_expression(expression: str) -> None:
 
 def pytest_args(options: argparse.Namespace, extra: Sequence[str]) -> list[str]:
     """The pytest command line that runs the packaged suite with these options."""
-    from conformance.settings import SETTINGS
+    from conformance.config.settings import SETTINGS
 
     args = ["--pyargs", "conformance.suite", "-p", "no:cacheprovider", "--noconftest"]
     args += ["-c", os.devnull, "--rootdir", os.getcwd(), "-r", "fE"]
@@ -408,10 +400,9 @@ def _serve(options: argparse.Namespace, extra: list[str]) -> int:
     from conformance.reference.config import ServerConfig
     from conformance.reference.server import serve
 
-    secret = options.secret or os.environ.get("DIRECTLINE_SECRET")
-    generated = not secret
-    if generated:
-        secret = secrets.token_urlsafe(24)
+    chosen: str | None = options.secret or os.environ.get("DIRECTLINE_SECRET")
+    generated = not chosen
+    secret = chosen or secrets.token_urlsafe(24)
     given = {
         "stream_window": options.stream_window,
         "token_lifetime": options.token_lifetime,
@@ -460,8 +451,7 @@ def _bot(options: argparse.Namespace, extra: list[str]) -> int:
 
 # -- requirements -------------------------------------------------------------------------------
 def _requirements(options: argparse.Namespace, extra: list[str]) -> int:
-    from conformance.catalog import load_catalog
-    from conformance.suite.untested import UNTESTED
+    from conformance.catalog import Level, load_catalog
 
     catalog = load_catalog()
     coverage = collect_coverage()
@@ -482,7 +472,7 @@ def _requirements(options: argparse.Namespace, extra: list[str]) -> int:
                         "needs": list(r.needs),
                         "source": {"page": r.source.page, "section": r.source.section},
                         "tests": tests,
-                        "untested_because": UNTESTED.get(r.id, "") if not tests else "",
+                        "untested_because": r.untested if not tests else "",
                     }
                     for r, tests in rows
                 ],
@@ -495,16 +485,16 @@ def _requirements(options: argparse.Namespace, extra: list[str]) -> int:
         for r, tests in rows:
             print(
                 f"| {r.id} | {r.level} | {r.title} | {', '.join(r.needs) or '-'} | "
-                f"{'<br>'.join(tests) or 'not covered: ' + UNTESTED.get(r.id, 'no test yet')} |"
+                f"{'<br>'.join(tests) or 'not covered: ' + (r.untested or 'no test yet')} |"
             )
     else:
         for r, tests in rows:
             status = f"{len(tests)} test(s)" if tests else "NOT COVERED"
             print(f"{r.id:<14} {r.level:<6} {status:<12} {r.title}")
             if not tests:
-                print(f"{'':<34}why: {UNTESTED.get(r.id, 'no test yet')}")
+                print(f"{'':<34}why: {r.untested or 'no test yet'}")
     covered = sum(1 for r in catalog if coverage.get(r.id))
-    levels = ("MUST", "SHOULD", "MAY")
+    levels = [level for level in Level if level is not Level.RETIRED]
     per_level = ", ".join(
         f"{level} {sum(1 for r in catalog if r.level == level and coverage.get(r.id))}"
         f"/{sum(1 for r in catalog if r.level == level)}"
@@ -549,7 +539,7 @@ def collect_coverage() -> dict[str, list[str]]:
     """Requirement ID -> node IDs of the packaged suite's tests that declare it."""
     import pytest
 
-    from conformance.plugin import requirement_ids
+    from conformance.plugin.markers import requirement_ids
 
     found: dict[str, list[str]] = {}
 
@@ -582,25 +572,10 @@ def collect_coverage() -> dict[str, list[str]]:
     return found
 
 
-# -- mutants ------------------------------------------------------------------------------------
-def _mutants(options: argparse.Namespace, extra: list[str]) -> int:
-    """The mutants are broken servers kept with the kit's own tests, not in the wheel: this
-    command runs them from a source checkout (the current directory)."""
-    sys.path.insert(0, os.getcwd())
-    try:
-        from tests.mutants.killtable import main as kill_table
-    except ImportError as exc:
-        raise KitError(
-            "the mutants live in tests/mutants of a directline-conformance source checkout: "
-            f"run this command from one ({exc})"
-        ) from None
-    return kill_table(options.mutant_args)
-
-
 # -- compare ------------------------------------------------------------------------------------
 def _compare(options: argparse.Namespace, extra: list[str]) -> int:
     """A bad report raises ReportError (a KitError): one line on stderr, exit 2, from main()."""
-    from conformance.compare import compare_reports, load_report, render
+    from conformance.reports.compare import compare_reports, load_report, render
 
     base, new = load_report(options.base), load_report(options.new)
     comparison = compare_reports(base, new)
@@ -610,7 +585,7 @@ def _compare(options: argparse.Namespace, extra: list[str]) -> int:
 
 # -- profiles -----------------------------------------------------------------------------------
 def _profiles(options: argparse.Namespace, extra: list[str]) -> int:
-    from conformance.profile import builtin_profile_names, load_profile
+    from conformance.config.profile import builtin_profile_names, load_profile
 
     for name in builtin_profile_names():
         profile = load_profile(name)

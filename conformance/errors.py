@@ -22,10 +22,11 @@ Exception tree::
                                                                            .exchange
 
     AssertionError
-    ├── Violation                 a check saw the target break a rule: expected / observed /
-    │                             the exchanges; .requirement when a test speaks for several
-    └── ConformanceFailure        a requirement was broken: reported by pytest as a failure,
-                                  with the evidence and a reproduction
+    └── Violation                 a check saw the target break a rule: expected / observed /
+                                  the exchanges; .requirement when a test speaks for several
+
+A Violation is the one failure a check raises; the plugin tells it as a bug report
+(conformance.evidence.BugReport).
 
 The messages of these exceptions are one clear line, with credentials already hidden by whoever
 raised them; the recorded exchange, when there is one, rides along for the report.
@@ -36,8 +37,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from conformance.evidence import Redactor, curl_command, render_transcript
-
 if TYPE_CHECKING:
     from conformance.evidence import Exchange
 
@@ -45,7 +44,6 @@ __all__ = [
     "BotFailure",
     "BudgetExhausted",
     "ConfigError",
-    "ConformanceFailure",
     "HarnessError",
     "KitError",
     "PreconditionFailed",
@@ -58,12 +56,9 @@ __all__ = [
     "Violation",
 ]
 
-#: How many of a test's exchanges a failure message shows (the last ones).
-MAX_EXCHANGES_SHOWN = 20
-
 
 class KitError(Exception):
-    """Base of everything the kit raises on purpose (except ConformanceFailure, a verdict)."""
+    """Base of everything the kit raises on purpose (except Violation, a verdict)."""
 
 
 class HarnessError(KitError):
@@ -203,91 +198,3 @@ def _violation(
     expected: str, observed: str, exchanges: Sequence[Exchange], requirement: str | None, hint: str
 ) -> Violation:
     return Violation(expected, observed, exchanges, requirement=requirement, hint=hint)
-
-
-class ConformanceFailure(AssertionError):
-    """A requirement was broken. Its text reads like a bug report::
-
-        DL-START-001 (MUST) New conversation answers 201 Created
-          expected: 201 Created
-          observed: 200 OK
-          exchanges:
-            [1/1] ...
-          reproduce:
-            curl ...
-
-    Everything in it passes through the redactor (a pattern-only one when none is given).
-    """
-
-    def __init__(
-        self,
-        requirement_id: str,
-        level: str,
-        title: str,
-        expected: str,
-        observed: str,
-        exchanges: Sequence[Exchange] = (),
-        redactor: Redactor | None = None,
-        hint: str = "",
-    ) -> None:
-        super().__init__(requirement_id, level, title, expected, observed)
-        self.requirement_id = requirement_id
-        self.level = level
-        self.title = title
-        self.expected = expected
-        self.observed = observed
-        self.exchanges: tuple[Exchange, ...] = tuple(exchanges)
-        self.redactor = redactor if redactor is not None else Redactor()
-        self.hint = hint
-
-    def __reduce__(self):  # type: ignore[no-untyped-def]
-        return (
-            type(self),
-            (
-                self.requirement_id,
-                self.level,
-                self.title,
-                self.expected,
-                self.observed,
-                self.exchanges,
-                self.redactor,
-                self.hint,
-            ),
-        )
-
-    @property
-    def headline(self) -> str:
-        """The first line: "DL-START-001 (MUST) New conversation answers 201 Created"."""
-        return self.redactor.redact(f"{self.requirement_id} ({self.level}) {self.title}")
-
-    def __str__(self) -> str:
-        r = self.redactor
-        lines = [self.headline]
-        lines.append(_field("expected", r.redact(self.expected)))
-        lines.append(_field("observed", r.redact(self.observed)))
-        if self.hint:
-            lines.append(_field("hint", r.redact(self.hint)))
-        if self.exchanges:
-            transcript = render_transcript(self.exchanges, r, max_exchanges=MAX_EXCHANGES_SHOWN)
-            lines.append("  exchanges:")
-            lines.append(_indent(transcript, "    "))
-            shown = self.exchanges[-MAX_EXCHANGES_SHOWN:]
-            commands = [curl_command(exchange, r) for exchange in shown]
-            lines.append("  reproduce:")
-            if len(commands) > 1:
-                lines.append("    # the steps in order")
-            if any("<redacted" in command for command in commands):
-                lines.append("    # put fresh values in place of <redacted-token> and <redacted>")
-            lines.append(_indent("\n".join(commands), "    "))
-        return "\n".join(lines)
-
-
-def _field(name: str, value: str) -> str:
-    first, *rest = (value or "(nothing)").splitlines() or [""]
-    out = [f"  {name}: {first}"]
-    out.extend(" " * (len(name) + 4) + line for line in rest)
-    return "\n".join(out)
-
-
-def _indent(text: str, prefix: str) -> str:
-    return "\n".join(prefix + line if line else line for line in text.splitlines())

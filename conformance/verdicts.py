@@ -26,13 +26,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from conformance.catalog import Catalog, Requirement
+from conformance.catalog import Catalog, Level, Requirement
 
 __all__ = [
     "EXIT_ERROR",
     "EXIT_FAILED",
     "EXIT_OK",
-    "LEVELS",
     "Outcome",
     "RequirementVerdict",
     "RunRecord",
@@ -48,9 +47,6 @@ __all__ = [
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_ERROR = 2
-
-#: The requirement levels, strongest first.
-LEVELS: tuple[str, ...] = ("MUST", "SHOULD", "MAY", "RETIRED")
 
 
 class Outcome(str, Enum):
@@ -89,6 +85,9 @@ class Verdict(str, Enum):
     NOT_APPLICABLE = "not-applicable"
     NOT_TESTED = "not-tested"
 
+    def __str__(self) -> str:
+        return self.value
+
     @property
     def rank(self) -> int:
         """Position in report order: 0 is the worst."""
@@ -103,6 +102,12 @@ class Verdict(str, Enum):
         if self in (Verdict.FAIL, Verdict.EXPECTED_FAIL):
             return "broke"
         return "unknown"
+
+    @property
+    def alarming(self) -> bool:
+        """Whether a reader must act on it: ``fail`` and ``unexpected-pass`` fail the run (a rule
+        the run judges by), ``error`` leaves it without a conclusion."""
+        return self in (Verdict.FAIL, Verdict.UNEXPECTED_PASS, Verdict.ERROR)
 
     @property
     def exercised(self) -> bool:
@@ -126,9 +131,10 @@ class TestResult:
     failed_requirements: tuple[str, ...] = ()
     #: What the test sent (conformance.client.limits.Meter.as_dict()).
     cost: Mapping[str, int] = field(default_factory=dict)
-    #: What its cost marker declares (conformance.plan.Cost as a dict; empty when unplanned).
+    #: What its cost marker declares (a conformance.config.costs.Cost as a dict; empty when
+    #: unplanned).
     planned: Mapping[str, int] = field(default_factory=dict)
-    #: Where it sent more than declared (conformance.plan.overspent).
+    #: Where it sent more than declared (conformance.config.costs.overspent).
     overspent: tuple[str, ...] = ()
 
     def blames(self, rid: str) -> bool:
@@ -152,7 +158,7 @@ class RequirementVerdict:
     @property
     def informational(self) -> bool:
         """MAY rules, and rules listed as informational, never fail a run."""
-        return self.requirement.level == "MAY" or bool(self.informational_because)
+        return self.requirement.level is Level.MAY or bool(self.informational_because)
 
 
 def compute_verdicts(
@@ -161,16 +167,14 @@ def compute_verdicts(
     expectations: Mapping[str, str] | None = None,
     *,
     informational: Mapping[str, str] | None = None,
-    untested: Mapping[str, str] | None = None,
 ) -> list[RequirementVerdict]:
     """One verdict per catalog requirement, in catalog order.
 
     ``expectations``: known deviations (ID -> reason); ``informational``: rules that never fail
-    the run (ID -> reason); ``untested``: why a requirement has no test (ID -> reason).
+    the run (ID -> reason). A requirement no test ran for gives its ``untested`` reason.
     """
     expectations = expectations or {}
     informational = informational or {}
-    untested = untested or {}
     by_requirement: dict[str, list[TestResult]] = {}
     for result in results:
         # a failure naming another rule (a stream frame of the wrong shape, a send answered
@@ -180,7 +184,7 @@ def compute_verdicts(
     verdicts = []
     for requirement in catalog:
         tests = by_requirement.get(requirement.id, [])
-        verdict, reason = _judge(requirement.id, tests, untested)
+        verdict, reason = _judge(requirement, tests)
         if requirement.id in expectations:
             if verdict is Verdict.FAIL:
                 verdict, reason = Verdict.EXPECTED_FAIL, expectations[requirement.id]
@@ -195,11 +199,10 @@ def compute_verdicts(
     return verdicts
 
 
-def _judge(
-    rid: str, tests: Sequence[TestResult], untested: Mapping[str, str]
-) -> tuple[Verdict, str]:
+def _judge(requirement: Requirement, tests: Sequence[TestResult]) -> tuple[Verdict, str]:
+    rid = requirement.id
     if not tests:
-        return Verdict.NOT_TESTED, untested.get(rid, "no test ran for this requirement")
+        return Verdict.NOT_TESTED, requirement.untested or "no test ran for this requirement"
     failed = [t for t in tests if t.blames(rid)]
     if failed:
         return Verdict.FAIL, failed[0].message.splitlines()[0] if failed[0].message else ""
@@ -225,14 +228,14 @@ def failing(
 ) -> list[RequirementVerdict]:
     """Verdicts that fail the run: unexpected passes, and failures at or above ``fail_on``
     (informational rules never do)."""
-    levels = {"MUST"} if fail_on == "must" else {"MUST", "SHOULD"}
+    lowest = Level(fail_on.upper())
     return [
         v
         for v in verdicts
         if not v.informational_because
         and (
             v.verdict is Verdict.UNEXPECTED_PASS
-            or (v.verdict is Verdict.FAIL and v.requirement.level in levels)
+            or (v.verdict is Verdict.FAIL and v.requirement.level.rank <= lowest.rank)
         )
     ]
 

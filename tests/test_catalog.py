@@ -17,10 +17,10 @@ import pytest
 from conformance import catalog
 from conformance.catalog import (
     FEATURES,
-    LEVELS,
     READINGS,
     Catalog,
     CatalogError,
+    Level,
     Requirement,
     load_catalog,
 )
@@ -111,12 +111,12 @@ def test_levels_match_requirements_md() -> None:
 
 
 def test_catalog_keeps_file_order() -> None:
-    raw = json.loads((catalog._SPECS / "requirements.json").read_text(encoding="utf-8"))
+    raw = json.loads((catalog.spec_path("requirements.json")).read_text(encoding="utf-8"))
     assert [req.id for req in CATALOG] == [entry["id"] for entry in raw["requirements"]]
 
 
 def test_every_level_is_known() -> None:
-    assert {req.level for req in CATALOG} <= set(LEVELS)
+    assert {req.level for req in CATALOG} <= set(Level)
 
 
 @pytest.mark.parametrize("req", ALL, ids=lambda r: r.id)
@@ -146,10 +146,10 @@ def test_readings_are_features() -> None:
 
 
 def test_features_match_catalog_schema() -> None:
-    schema = json.loads((catalog._SPECS / "catalog.schema.json").read_text(encoding="utf-8"))
+    schema = json.loads((catalog.spec_path("catalog.schema.json")).read_text(encoding="utf-8"))
     item = schema["properties"]["requirements"]["items"]["properties"]
     assert set(item["needs"]["items"]["enum"]) == FEATURES
-    assert tuple(item["level"]["enum"]) == LEVELS
+    assert tuple(item["level"]["enum"]) == tuple(Level)
 
 
 def test_reading_is_the_eoc_need() -> None:
@@ -201,16 +201,26 @@ def test_load_catalog_is_cached() -> None:
     assert load_catalog() is load_catalog()
 
 
-def test_all_lists_the_public_names() -> None:
+@pytest.mark.parametrize("module", [catalog.files, catalog.requirements, catalog.schemas])
+def test_all_lists_the_public_names(module: types.ModuleType) -> None:
     public = {
         name
-        for name, value in vars(catalog).items()
+        for name, value in vars(module).items()
         if not name.startswith("_")
         and name != "TYPE_CHECKING"
         and not isinstance(value, types.ModuleType)
-        and getattr(value, "__module__", catalog.__name__) == catalog.__name__
+        and getattr(value, "__module__", module.__name__) == module.__name__
     }
-    assert set(catalog.__all__) == public
+    assert set(module.__all__) == public
+
+
+def test_the_package_exports_what_its_modules_define() -> None:
+    defined = {
+        name: getattr(module, name)
+        for module in (catalog.files, catalog.requirements, catalog.schemas)
+        for name in module.__all__
+    }
+    assert {name: getattr(catalog, name) for name in catalog.__all__}.items() <= defined.items()
 
 
 # --- sources name real headings -------------------------------------------------------------
@@ -290,9 +300,9 @@ def test_source_section_is_a_heading_of_its_page(req: Requirement) -> None:
 def spec_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A writable copy of the spec directory that the catalog loader reads instead."""
     target = tmp_path / "directline-3.0"
-    with resources.as_file(catalog._SPECS) as source:
+    with resources.as_file(catalog.spec_path()) as source:
         shutil.copytree(source, target)
-    monkeypatch.setattr(catalog, "_SPECS", target)
+    monkeypatch.setattr(catalog.files, "_SPECS", target)
     catalog._clear_caches()
     yield target
     catalog._clear_caches()

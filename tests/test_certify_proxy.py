@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
+from conformance.config.profile import builtin_profile_names, load_profile, parse_profile
+from conformance.config.profile_toml import profile_toml
 from conformance.errors import ConfigError
-from conformance.profile import builtin_profile_names, load_profile, parse_profile
 from conformance.proxy import checks
-from conformance.proxy.combine import combine
 from conformance.proxy.context import CONTEXT_ENV, ProxyContext, load_context
-from conformance.proxy.profile_toml import profile_toml
 from conformance.proxy.recording import Body, Frame, Recording, Request, credential_fingerprint
-from conformance.proxy.report import (
+from conformance.reports.proxy_combine import combine
+from conformance.reports.proxy_json import (
     Sides,
     build_proxy_report,
     latency_summary,

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from conformance.compare import ReportError, compare_reports, load_report, render
-from conformance.report import REPORT_FORMAT, validate_report
+from conformance.reports.compare import ReportError, compare_reports, load_report, render
+from conformance.reports.json import REPORT_FORMAT, validate_report
 
 
 def row(rid: str, verdict: str, level: str = "MUST", reason: str = "") -> dict[str, Any]:

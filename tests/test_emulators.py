@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from conformance.catalog import load_catalog
-from conformance.expectations import load_expectations
-from conformance.profile import companion_expectations, load_profile
+from conformance.config.expectations import load_expectations
+from conformance.config.profile import companion_expectations, load_profile
 from tests.emulators.harness import (
     EMULATORS,
     REPO,

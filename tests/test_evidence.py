@@ -8,9 +8,10 @@ import shlex
 
 import pytest
 
-from conformance.errors import ConformanceFailure, StreamClosed, StreamRefused, TargetTimeout
+from conformance.errors import StreamClosed, StreamRefused, TargetTimeout
 from conformance.evidence import (
     REDACTED,
+    BugReport,
     Exchange,
     Recorder,
     Redactor,
@@ -370,9 +371,9 @@ def test_curl_for_a_websocket_exchange(redactor: Redactor) -> None:
 # --- the failure message -----
 
 
-def test_conformance_failure_reads_like_a_bug_report(redactor: Redactor) -> None:
+def test_bug_report_reads_like_a_bug_report(redactor: Redactor) -> None:
     answer = make_exchange(status=200, response_headers=[("Content-Type", "application/json")])
-    failure = ConformanceFailure(
+    failure = BugReport(
         "DL-START-001",
         "MUST",
         "New conversation answers 201 Created",
@@ -382,7 +383,6 @@ def test_conformance_failure_reads_like_a_bug_report(redactor: Redactor) -> None
         redactor=redactor,
         hint="a 200 means the token already started a conversation",
     )
-    assert isinstance(failure, AssertionError)
     text = str(failure)
     lines = text.splitlines()
     assert lines[0] == "DL-START-001 (MUST) New conversation answers 201 Created"
@@ -397,8 +397,8 @@ def test_conformance_failure_reads_like_a_bug_report(redactor: Redactor) -> None
     assert failure.requirement_id == "DL-START-001" and failure.level == "MUST"
 
 
-def test_conformance_failure_without_redactor_still_hides_patterns() -> None:
-    failure = ConformanceFailure(
+def test_bug_report_without_redactor_still_hides_patterns() -> None:
+    failure = BugReport(
         "DL-X-1", "SHOULD", "t", "a", "Authorization: Bearer abcdefghij", exchanges=()
     )
     text = str(failure)
@@ -406,9 +406,9 @@ def test_conformance_failure_without_redactor_still_hides_patterns() -> None:
     assert "  observed: Authorization: Bearer <redacted>" in text
 
 
-def test_conformance_failure_multiline_fields_and_several_steps(redactor: Redactor) -> None:
+def test_bug_report_multiline_fields_and_several_steps(redactor: Redactor) -> None:
     steps = [make_exchange(), make_exchange(method="GET", request_body=None)]
-    text = str(ConformanceFailure("DL-A-1", "MUST", "t", "one\ntwo", "x", steps, redactor=redactor))
+    text = str(BugReport("DL-A-1", "MUST", "t", "one\ntwo", "x", steps, redactor=redactor))
     assert "  expected: one\n            two" in text
     assert "# the steps in order" in text
     assert text.count("curl -sS") == 2
@@ -416,7 +416,7 @@ def test_conformance_failure_multiline_fields_and_several_steps(redactor: Redact
 
 def test_errors_survive_pickling(redactor: Redactor) -> None:
     ex = make_exchange()
-    failure = ConformanceFailure("DL-A-1", "MUST", "t", "e", "o", [ex], redactor=redactor)
+    failure = BugReport("DL-A-1", "MUST", "t", "e", "o", [ex], redactor=redactor)
     assert str(pickle.loads(pickle.dumps(failure))) == str(failure)
     for error in (
         TargetTimeout("no answer", ex),
@@ -432,7 +432,7 @@ def test_errors_survive_pickling(redactor: Redactor) -> None:
 
 def test_a_token_cut_off_by_truncation_is_still_hidden() -> None:
     from conformance.evidence import Exchange
-    from conformance.expect import describe_status
+    from conformance.suite.expect import describe_status
 
     token = "eyJhbGciOiJIUzI1NiJ9." + "x" * 300
     body = ('{"conversationId": "abc", "token": "' + token + '", "expires_in": 1800}').encode()

@@ -31,7 +31,7 @@ import pytest
 from websockets.sync.client import connect as ws_connect
 
 from conformance.catalog import load_catalog
-from conformance.report import REPORT_FORMAT, validate_report
+from conformance.reports.json import REPORT_FORMAT, validate_report
 from tests.hostile import HOSTILES, Running, start_hostile
 from tests.hostile.cli_run import CliRun, cli_environment, run_cli
 from tests.hostile.directline_like import HUGE_ID

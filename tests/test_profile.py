@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
+from conformance.config.profile import builtin_profile_names, load_profile, parse_profile
+from conformance.config.settings import SETTINGS, resolve
+from conformance.config.target import COMPRESSED_TIMINGS, effective_profile, normalise_target_url
 from conformance.errors import ConfigError
-from conformance.profile import builtin_profile_names, load_profile, parse_profile
-from conformance.settings import resolve
-from conformance.target import COMPRESSED_TIMINGS, effective_profile, normalise_target_url
+
+pytest_plugins = ["pytester"]
 
 
 def test_builtin_profiles_load() -> None:
@@ -117,3 +122,34 @@ def test_shrink_setting_defaults_to_yes_and_names_a_bad_value() -> None:
     assert resolve({}, {"DIRECTLINE_SHRINK": "no"})["shrink"] == "no"
     with pytest.raises(ConfigError, match=r"DIRECTLINE_SHRINK.*'maybe' is not one of yes, no"):
         resolve({}, {"DIRECTLINE_SHRINK": "maybe"})
+
+
+# -- one name per setting ----------------------------------------------------------------------
+def test_each_setting_is_named_once() -> None:
+    """A setting's pytest option, run flag and environment variable all come from its name."""
+    for item in SETTINGS:
+        stem = item.name.replace("_", "-")
+        assert item.option == f"--dl-{stem}"
+        assert item.flag in (f"--{stem}", None)
+        assert item.env in (f"DIRECTLINE_{item.name.upper()}", None)
+    assert len({item.name for item in SETTINGS}) == len(SETTINGS)
+
+
+def test_pytest_lists_every_setting(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    text = " ".join(result.stdout.str().split())
+    shown = set(re.findall(r"(--dl-[a-z-]+)[= ]", text))
+    assert [item.option for item in SETTINGS if item.option not in shown] == []
+
+
+def test_the_readme_settings_table_is_the_settings_table() -> None:
+    """README's "Settings" table names every setting by its option, flag and variable."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = {
+        cells[0].strip("` "): [cell.strip("` ") for cell in cells[1:3]]
+        for line in readme.splitlines()
+        if line.startswith("| `--dl-")
+        for cells in [line.strip("|").split("|")]
+    }
+    expected = {item.option: [item.flag or "", item.env or ""] for item in SETTINGS if item.on_cli}
+    assert rows == expected

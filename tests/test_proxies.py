@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 
 from conformance.catalog import load_catalog
-from conformance.profile import Limits, companion_expectations, load_profile
-from conformance.proxy.profile_toml import profile_toml
-from conformance.proxy.report import validate_proxy_report
-from conformance.report import validate_report
-from conformance.target import COMPRESSED_TIMINGS
+from conformance.config.profile import Limits, companion_expectations, load_profile
+from conformance.config.profile_toml import profile_toml
+from conformance.config.target import COMPRESSED_TIMINGS
+from conformance.reports.json import validate_report
+from conformance.reports.proxy_json import validate_proxy_report
 from tests.proxies.broken import BROKEN, BrokenProxy, LeavesStreamUrl
 from tests.proxies.faithful import Proxy
 from tests.proxies.harness import certify, free_port

@@ -10,24 +10,23 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
 from conformance.catalog import load_catalog
+from conformance.config.profile import load_profile
 from conformance.evidence import Redactor
-from conformance.profile import load_profile
-from conformance.report import (
+from conformance.reports.html import render_html
+from conformance.reports.json import (
     REPORT_FORMAT,
     public_url,
     report_data,
     validate_report,
     write_reports,
 )
-from conformance.report_html import render_html
-from conformance.report_junit import render_junit
-from conformance.report_markdown import render_markdown
+from conformance.reports.junit import render_junit
+from conformance.reports.markdown import render_markdown
 from conformance.verdicts import Outcome, RunRecord, TestResult, compute_verdicts
 
 pytest_plugins = ["pytester"]
@@ -265,7 +264,7 @@ def test_terminal_summary_lists_unexpected_passes_and_report_files(
     pytester.makepyfile(
         """
         import pytest
-        from conformance.expect import Violation
+        from conformance.suite.expect import Violation
         @pytest.mark.requirement("DL-START-001")
         def test_created():
             raise Violation("201", "200")
@@ -305,8 +304,17 @@ def test_terminal_summary_lists_unexpected_passes_and_report_files(
 JWT = re.compile(r"eyJ[A-Za-z0-9_\-]{17,}(?:\.[A-Za-z0-9_\-]*)*")
 
 
+class BrokenRun(NamedTuple):
+    """The CLI's run against the broken server: its process, its report folder, and every token
+    the server handed out."""
+
+    result: subprocess.CompletedProcess[str]
+    out: Path
+    issued: set[str]
+
+
 @pytest.fixture(scope="module")
-def broken_run(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+def broken_run(tmp_path_factory: pytest.TempPathFactory) -> BrokenRun:
     """``directline-conformance run`` against a server answering 200 instead of 201, with every
     token the server handed out captured on its way out."""
     from conformance.reference.app import create_app
@@ -363,10 +371,10 @@ def broken_run(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
             env=environment,
             check=False,
         )
-    return SimpleNamespace(result=result, out=out, issued=issued)
+    return BrokenRun(result=result, out=out, issued=issued)
 
 
-def test_broken_server_run_writes_four_reports_without_secrets(broken_run: SimpleNamespace) -> None:
+def test_broken_server_run_writes_four_reports_without_secrets(broken_run: BrokenRun) -> None:
     result, out = broken_run.result, broken_run.out
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
     names = sorted(p.name for p in out.iterdir())
@@ -381,7 +389,7 @@ def test_broken_server_run_writes_four_reports_without_secrets(broken_run: Simpl
         assert not JWT.findall(text), (name, JWT.findall(text)[:1])
 
 
-def test_broken_server_failure_shows_its_evidence(broken_run: SimpleNamespace) -> None:
+def test_broken_server_failure_shows_its_evidence(broken_run: BrokenRun) -> None:
     out = broken_run.out
     report = json.loads((out / "report.json").read_text())
     assert validate_report(report) == []

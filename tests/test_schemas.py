@@ -251,7 +251,7 @@ def test_schema_states_dialect_id_title_and_sources(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(WIRE_OBJECTS))
 def test_every_ref_resolves_to_a_packaged_schema(name: str) -> None:
     document = schema(name)
-    resolver = catalog._registry().resolver(base_uri=document["$id"])
+    resolver = catalog.schemas._registry().resolver(base_uri=document["$id"])
     refs = [sub["$ref"] for sub in _walk_schemas(document) if "$ref" in sub]
     for ref in refs:
         assert re.fullmatch(r"[a-z-]+\.json", ref), f"{ref!r} is not a relative file URI"
@@ -294,7 +294,7 @@ def test_schema_returns_a_copy() -> None:
 
 
 def test_validators_are_built_once() -> None:
-    assert catalog._validator("activity-set") is catalog._validator("activity-set")
+    assert catalog.schemas._validator("activity-set") is catalog.schemas._validator("activity-set")
 
 
 def test_registry_never_fetches_a_remote_ref(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -303,7 +303,7 @@ def test_registry_never_fetches_a_remote_ref(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(urllib.request, "urlopen", no_network)
     with pytest.raises(Unresolvable):
-        catalog._registry().resolver().lookup("https://example.com/activity.json")
+        catalog.schemas._registry().resolver().lookup("https://example.com/activity.json")
 
 
 # --- the docs' examples validate ------------------------------------------------------------
@@ -537,9 +537,9 @@ def test_huge_values_are_shortened_in_messages() -> None:
 def spec_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A writable copy of the spec directory that the schema loader reads instead."""
     target = tmp_path / "directline-3.0"
-    with resources.as_file(catalog._SPECS) as source:
+    with resources.as_file(catalog.spec_path()) as source:
         shutil.copytree(source, target)
-    monkeypatch.setattr(catalog, "_SPECS", target)
+    monkeypatch.setattr(catalog.files, "_SPECS", target)
     catalog._clear_caches()
     yield target
     catalog._clear_caches()

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conformance.catalog import validate
-from conformance.plan import FUZZ_LEVELS
-from conformance.profile import BotTriggers
+from conformance.config.costs import FUZZ_LEVELS
+from conformance.config.profile import BotTriggers
 from conformance.reference.activities import is_date_time
-from conformance.strategies import (
+from conformance.suite.strategies import (
     LONG_TEXT,
     MAX_TEXT,
     activity_texts,

@@ -534,7 +534,7 @@ def _alive(pid: int) -> bool:
 def test_the_bot_stands_alone() -> None:
     """The bot a user runs imports nothing of the reference server, the suite or the plugin."""
     probe = (
-        "import sys, conformance.cli, conformance.testbot.command, conformance.profile\n"
+        "import sys, conformance.cli, conformance.testbot.command, conformance.config.profile\n"
         "print(' '.join(sorted(m for m in sys.modules if m.startswith('conformance.'))))\n"
     )
     loaded = subprocess.run(

@@ -32,13 +32,16 @@ RUN_TIMEOUT = 300
 MUST_SHIP = [
     "conformance/cli.py",
     "conformance/client/http.py",
-    "conformance/plugin.py",
+    "conformance/plugin/__init__.py",
+    "conformance/plugin/hooks.py",
     "conformance/reference/app.py",
     "conformance/suite/test_start_conversation.py",
     "conformance/testbot/app.py",
-    "conformance/profiles/reference.toml",
-    "conformance/profiles/live.expect.toml",
+    "conformance/config/profiles/reference.toml",
+    "conformance/config/profiles/live.expect.toml",
     "conformance/specs/directline-3.0/requirements.json",
+    # every package of the source tree (one left out of pyproject's list would be missing)
+    *sorted(str(init.relative_to(REPO)) for init in (REPO / "conformance").rglob("__init__.py")),
 ]
 
 

@@ -48,6 +48,7 @@ from conformance.client.wire import (
     query_value,
     segment,
 )
+from conformance.config.costs import HISTORY_PAGES
 from conformance.errors import (
     ConfigError,
     PreconditionFailed,
@@ -57,7 +58,6 @@ from conformance.errors import (
     Violation,
 )
 from conformance.evidence import Exchange, Recorder, Redactor
-from conformance.plan import HISTORY_PAGES
 
 __all__ = ["MAX_BODY", "DirectLineClient"]
 
@@ -343,7 +343,7 @@ class DirectLineClient:
         """Page through GET /activities by watermark until a page comes back empty, or (with
         ``until``) until what was read holds what the caller looks for: a test that wants one
         activity need not pay for the empty page that proves the end (the pages counted on the
-        test as one paged read, conformance.plan.HISTORY_PAGES at most).
+        test as one paged read, conformance.config.costs.HISTORY_PAGES at most).
 
         Returns (the activities in order, the last watermark seen, the GET exchanges). Stops
         early when a page has no watermark to advance with. Raises PreconditionFailed on a

@@ -145,7 +145,7 @@ class SendPacer:
 
 @dataclass
 class Meter:
-    """What one test sent, counted as the plan counts it (conformance.plan.Cost); retries of
+    """What one test sent, counted as the plan counts it (conformance.config.costs.Cost); retries of
     transient errors and of 429s are counted apart, as they come on top of any plan."""
 
     requests: int = 0
@@ -169,6 +169,16 @@ class Meter:
     paging: bool = False
     #: True while a lane's conversation is started: its cost is the lane's.
     starting_lane: bool = False
+
+    @contextlib.contextmanager
+    def for_the_lane(self) -> Iterator[None]:
+        """What is sent inside is the lane's cost: counted once per lane (the plan's
+        ``lane_once``), not on the test that happened to send it first."""
+        self.starting_lane = True
+        try:
+            yield
+        finally:
+            self.starting_lane = False
 
     def count_request(self, *, retry: bool) -> None:
         if retry:

@@ -218,7 +218,7 @@ class StreamConnection:
         if self._closed:
             raise self._closed_error()
         try:
-            frame = self._connection.recv(timeout=max(0.0, timeout))
+            frame: str | bytes = self._connection.recv(timeout=max(0.0, timeout))
         except TimeoutError:
             return None
         except ConnectionClosed as exc:
@@ -398,9 +398,9 @@ def _ws_connect_extra() -> dict[str, Any]:
 
 
 def _ws_user_agent() -> str:
-    import websockets
+    from websockets.version import version
 
-    return f"{USER_AGENT} websockets/{websockets.__version__}"
+    return f"{USER_AGENT} websockets/{version}"
 
 
 def _ssl_context(verify: bool) -> ssl.SSLContext:

@@ -1,17 +1,15 @@
-"""Certifying a proxy from both sides (``directline-conformance certify-proxy``).
+"""What reached the upstream through a proxy, and the PROXY rules judged from it.
 
-The suite runs twice with one profile and one seed: against the upstream service directly and
-through the proxy in front of it. Where the upstream is the kit's own recording server, what
-reached it through the proxy is compared with what the client sent (the PROXY rules of the
-catalog, judged by ``conformance/suite/test_proxy.py``). Modules, one job each:
+``directline-conformance certify-proxy`` (conformance/certify/) runs the suite against the
+upstream and through the proxy; on the second run ``conformance/suite/test_proxy.py`` compares
+what the client sent with what the kit's recording upstream (conformance/reference/recording.py)
+saw arrive. This package sits between the client and the suite: it reads files and judges, it
+sends nothing. Modules, one job each:
 
-    context          what the proxied run is told about the proxy and its upstream (a file)
-    recording        reading the upstream's recording (conformance/reference/recording.py)
-    checks           pure checks: what the client sent against what reached the upstream
-    combine          two reports -> one standing per requirement, the exit status
-    report           the combined report.json (its schema) and the files rendered from it
-    report_markdown  report.md of a two-sided run
-    report_html      report.html of a two-sided run
-    report_junit     junit.xml of a two-sided run
-    command          the certify-proxy command: the kit's upstream, the two runs, the verdict
+    context    what the proxied run is told about the proxy and its upstream (a file)
+    recording  reading the upstream's recording back, fingerprinting what the client sent
+    checks     pure checks: what the client sent against what reached the upstream
+
+The combined verdict and its reports are in conformance/reports/ (proxy_combine, proxy_json,
+proxy_markdown, proxy_html, proxy_junit); the profile's ``[proxy]`` table in conformance/config/.
 """

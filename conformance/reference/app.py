@@ -16,7 +16,7 @@ from urllib.parse import quote
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import ClientDisconnect, HTTPConnection, Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
@@ -25,12 +25,13 @@ from starlette.websockets import WebSocket
 from .config import ServerConfig
 from .errors import (
     DirectLineError,
-    bad_argument,
     method_not_allowed,
     path_not_found,
     too_large,
 )
 from .faults import TransientFaults
+from .hot_routes import ACTIVITIES_PATH, HotRoutes
+from .inbound import addressed_origin, receive_body
 from .live import ATTACHMENTS_PATH, PLACEHOLDER_PATH, PLACEHOLDER_PNG, LiveDirectLineService
 from .middleware import CORSMiddleware, ErrorGuard, LiveHeaders, deny_websocket
 from .proxy_triggers import ProxyTriggers
@@ -42,8 +43,6 @@ from .wire import JSONAnswer
 
 __all__ = ["create_app", "read_body"]
 
-_HOST = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
-_DRAIN_LIMIT = 32 * 1024 * 1024
 _SAFE_MEDIA_TYPE = re.compile(r"[\x21-\x7e][\x20-\x7e]*")
 
 
@@ -54,37 +53,14 @@ def _service(conn: HTTPConnection) -> DirectLineService:
 
 def request_origin(conn: HTTPConnection) -> str:
     """The origin the client addressed (Host header), unless config.public_url is set."""
-    host = conn.headers.get("host", "")
-    if not _HOST.fullmatch(host):
-        server = conn.scope.get("server") or ("127.0.0.1", 80)
-        address = f"[{server[0]}]" if ":" in str(server[0]) else str(server[0])
-        host = f"{address}:{server[1]}"
-    scheme = "https" if conn.scope.get("scheme") in ("https", "wss") else "http"
-    return _service(conn).public_origin(scheme, host)
+    return addressed_origin(conn.scope, conn.headers.get("host", ""), _service(conn))
 
 
 async def read_body(request: Request, limit: int, what: str = "The request body") -> bytes:
-    """The body, refused with 413 past `limit` bytes without ever holding more than that;
-    an oversize body is drained (up to a bound) so the client can read the answer."""
-    declared = request.headers.get("content-length", "")
-    oversize = declared.isdigit() and int(declared) > limit
-    chunks: list[bytes] = []
-    total = 0
-    try:
-        async for chunk in request.stream():
-            total += len(chunk)
-            if total > limit:
-                oversize = True
-            if oversize:
-                if total > _DRAIN_LIMIT:
-                    break
-                continue
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise bad_argument("The client went away while sending the body") from None
-    if oversize:
-        raise too_large(f"{what} is larger than the limit of {limit} bytes")
-    return b"".join(chunks)
+    """The body, refused with 413 past `limit` bytes (inbound.receive_body)."""
+    return await receive_body(
+        request.receive, request.headers.get("content-length", ""), limit, what
+    )
 
 
 # Tokens ------------------------------------------------------------------------------------
@@ -130,6 +106,7 @@ async def reconnect(request: Request) -> Response:
 
 
 async def activities(request: Request) -> Response:
+    """Sends and polls; hot_routes.HotRoutes answers them before they get here, the same way."""
     service = _service(request)
     credential = service.authenticate(request.headers.get("authorization"))
     conversation_id = request.path_params["conversation_id"]
@@ -263,7 +240,7 @@ def routes() -> list[Route | WebSocketRoute]:
         Route(BASE_PATH + "/tokens/refresh", refresh_token, methods=["POST"]),
         Route(BASE_PATH + "/conversations", start_conversation, methods=["POST"]),
         Route(conversation, reconnect, methods=["GET"]),
-        Route(conversation + "/activities", activities, methods=["GET", "POST"]),
+        Route(ACTIVITIES_PATH, activities, methods=["GET", "POST"]),
         Route(conversation + "/upload", upload, methods=["POST"]),
         WebSocketRoute(conversation + "/stream", stream),
         Route(conversation + "/stream", stream_without_upgrade, methods=["GET"]),
@@ -318,6 +295,7 @@ def middleware_stack(
             )
         )
     stack.append(Middleware(ErrorGuard, render=service.error_response))
+    stack.append(Middleware(HotRoutes, service=service))
     if config.traffic_file is not None:
         stack.insert(0, Middleware(TrafficCounter, path=config.traffic_file))
     if recording is not None:

@@ -46,7 +46,8 @@ class BotFailed(Exception):
 
 
 class Bot(Protocol):
-    """What the channel needs of a bot."""
+    """What the channel needs of a bot. `on_activity` gets the activity as the conversation
+    recorded it, not a copy: a bot reads it and copies what it sends back, never changes it."""
 
     async def on_activity(self, conversation_id: str, activity: Activity) -> None: ...
 

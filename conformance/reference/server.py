@@ -85,7 +85,9 @@ def _uvicorn_config(app: ASGIApp, **overrides: Any) -> uvicorn.Config:
     if _DENIAL_FILTER not in error_logger.filters:
         error_logger.addFilter(_DENIAL_FILTER)
     settings: dict[str, Any] = {
-        "http": "h11",
+        # httptools (llhttp, in C) parses and answers HTTP for about 40 % less CPU per send
+        # than h11 (benchmarks/side_by_side.py)
+        "http": "httptools",
         "ws": "websockets-sansio",
         "lifespan": "auto",
         "log_level": "warning",

@@ -56,7 +56,7 @@ from .store import (
 )
 from .tokens import CONVERSATION, STREAM, Credential, TokenAuthority, parse_authorization
 from .uploads import UploadedFile, UploadForm, parse_upload
-from .wire import JSONInputError, copy_json, dumps, loads
+from .wire import JSONInputError, dumps, loads
 
 __all__ = [
     "BASE_PATH",
@@ -467,13 +467,21 @@ class DirectLineService:
 
     async def deliver_to_bot(self, conversation: Conversation, activity: Activity) -> None:
         """Hand an activity to the bot and wait at most bot_timeout: 502 if it fails, 504 if
-        it is late (it keeps running, so a late reply is still delivered)."""
-        task = asyncio.ensure_future(self._call_bot(conversation.id, copy_json(activity)))
+        it is late (it keeps running, so a late reply is still delivered).
+
+        The bot gets the recorded activity itself, not a copy (bots only read it, see bot.Bot).
+        The in-process bot usually finishes in its first step: one turn of the loop tells, and
+        only a bot that takes longer costs a timer for the wait and one for its grace limit.
+        """
+        task = asyncio.ensure_future(self.bot.on_activity(conversation.id, activity))
         self._tasks.add(task)
         task.add_done_callback(self._forget_task)
-        done, _pending = await asyncio.wait({task}, timeout=self.config.bot_timeout)
-        if not done:
-            raise self.bot_timeout_error()
+        await asyncio.sleep(0)
+        if not task.done():
+            self._limit_bot_call(task)
+            done, _pending = await asyncio.wait({task}, timeout=self.config.bot_timeout)
+            if not done:
+                raise self.bot_timeout_error()
         if task.cancelled():
             raise self.bot_failure_error(None)
         failure = task.exception()
@@ -491,9 +499,11 @@ class DirectLineService:
         """The refusal of a send the bot did not take within bot_timeout."""
         return bot_timed_out()
 
-    async def _call_bot(self, conversation_id: str, activity: Activity) -> None:
+    def _limit_bot_call(self, task: asyncio.Task[None]) -> None:
+        """Cancel a bot call still running late_reply_grace after the send answered 504."""
         limit = self.config.bot_timeout + self.late_reply_grace
-        await asyncio.wait_for(self.bot.on_activity(conversation_id, activity), limit)
+        timer = asyncio.get_running_loop().call_later(limit, task.cancel)
+        task.add_done_callback(lambda _task: timer.cancel())
 
     def _forget_task(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -33,7 +34,7 @@ async def _feed(
 ) -> tuple[int, str] | None:
     """Send until the client goes away (None) or the feed must be closed (code, reason)."""
     subscriber = subscription.subscriber
-    getter: asyncio.Future[dict] | None = None
+    getter: asyncio.Future[dict[str, Any]] | None = None
     try:
         for item in subscription.backlog:
             await websocket.send_text(dumps(item))

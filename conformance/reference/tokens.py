@@ -20,7 +20,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import jwt
 
@@ -182,7 +182,7 @@ class TokenAuthority:
         user, user_name, wm = payload.get("user"), payload.get("user_name"), payload.get("wm")
         if not (isinstance(conv, str) and isinstance(kind, str) and isinstance(jti, str)):
             return None
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (exp, iat)):
+        if not (_seconds(exp) and _seconds(iat)):
             return None
         if user is not None and not isinstance(user, str):
             return None
@@ -191,3 +191,8 @@ class TokenAuthority:
         if wm is not None and (not isinstance(wm, int) or isinstance(wm, bool) or wm < 0):
             return None
         return TokenClaims(conv, kind, user, user_name, wm, float(iat), float(exp), jti)
+
+
+def _seconds(value: object) -> TypeGuard[int | float]:
+    """A claim that is a number of seconds (a bool is none)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -13,11 +13,14 @@ which attachments it carries) is decided by the service.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 from .errors import bad_argument
 
@@ -169,7 +172,7 @@ class _PartCollector:
         self._value = bytearray()
         self._data = bytearray()
 
-    def callbacks(self) -> dict[str, Any]:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self.on_part_begin,
             "on_header_field": self.on_header_field,

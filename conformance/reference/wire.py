@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.background import BackgroundTask
 from starlette.responses import Response
+from starlette.types import Send
 
 __all__ = [
     "JSON_MEDIA_TYPE",
@@ -25,9 +26,11 @@ __all__ = [
     "dumps",
     "dumps_pretty",
     "loads",
+    "send_json",
 ]
 
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
+_JSON_MEDIA_TYPE_BYTES = JSON_MEDIA_TYPE.encode("latin-1")
 MAX_DEPTH = 100
 """Deepest nesting of arrays/objects accepted in a request body."""
 
@@ -38,6 +41,10 @@ class JSONInputError(ValueError):
 
 def _reject_constant(name: str) -> Any:
     raise JSONInputError(f"{name} is not valid JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+"""One decoder for every body: json.loads(text, parse_constant=...) builds a new one per call."""
 
 
 def _depth(value: Any) -> int:
@@ -58,14 +65,18 @@ def _depth(value: Any) -> int:
 def loads(text: str) -> Any:
     """Parse client JSON; raise JSONInputError for anything we would not answer cleanly."""
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        if text.startswith("\ufeff"):  # what json.loads says; the decoder itself does not check
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        value = _DECODER.decode(text)
     except JSONInputError:
         raise
     except RecursionError:
         raise JSONInputError("JSON nested too deeply") from None
     except ValueError as exc:
         raise JSONInputError(str(exc)) from None
-    if _depth(value) > MAX_DEPTH:
+    # every level opens with a bracket: text with few of them needs no walk
+    shallow = text.count("{") + text.count("[") <= MAX_DEPTH
+    if not shallow and _depth(value) > MAX_DEPTH:
         raise JSONInputError(f"JSON nested deeper than {MAX_DEPTH} levels")
     return value
 
@@ -82,15 +93,20 @@ def copy_json(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_COMPACT_ASCII = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+"""json.dumps with any option set builds a new encoder per call; these are built once."""
+
+
 def dumps(value: Any) -> str:
     """Compact JSON; non-ASCII kept as is unless it cannot be UTF-8 encoded."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = _COMPACT.encode(value)
     if text.isascii():
         return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+        text = _COMPACT_ASCII.encode(value)
     return text
 
 
@@ -99,6 +115,19 @@ def dumps_pretty(value: Any) -> str:
     bodies (docs/live-service.md §5). JSON strings never hold a raw newline, so every `\n`
     of the indented text is a line end."""
     return json.dumps(value, ensure_ascii=True, indent=2).replace("\n", "\r\n")
+
+
+async def send_json(send: Send, content: Any, status: int = 200) -> None:
+    """Answer `content` as JSONAnswer(content, status) would, byte for byte (same headers, in
+    the same order), without building a Response: the hot routes answer this way."""
+    body = dumps(content).encode("utf-8")
+    headers = [
+        (b"cache-control", b"no-cache"),
+        (b"content-length", str(len(body)).encode("latin-1")),
+        (b"content-type", _JSON_MEDIA_TYPE_BYTES),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class JSONAnswer(Response):

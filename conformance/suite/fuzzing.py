@@ -1,10 +1,10 @@
 """What the two Hypothesis modules share: their settings at the run's level and seed, the
 conversation an example uses, and stopping at the first harness error.
 
-- **Levels** (conformance.plan.FUZZ_LEVELS): ``ci`` runs many derandomized examples, each in a
-  conversation of its own; ``live`` runs a few examples from a fixed seed (printed in the
-  header, ``--seed`` to change it), all in the test's one conversation, and never shrinks: two
-  nights send the same examples, and the plan can count every request.
+- **Levels** (conformance.config.costs.FUZZ_LEVELS): ``ci`` runs many derandomized examples,
+  each in a conversation of its own; ``live`` runs a few examples from a fixed seed (printed in
+  the header, ``--seed`` to change it), all in the test's one conversation, and never shrinks:
+  two nights send the same examples, and the plan can count every request.
 - **Inconclusive, not failed.** A harness error inside an example (the target stopped
   answering, a step the example needs failed, the run's deadline passed) ends the test at once
   as an error: Hypothesis is not allowed to generate or shrink more examples against a target

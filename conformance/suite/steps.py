@@ -8,32 +8,37 @@ without an id breaks DL-SEND-001), the step names that rule instead, and the rul
 reported inconclusive (not-tested) rather than an error.
 
 Waiting is polling: one GET per poll, by watermark after the first (so a long history costs no
-more), pausing 0.05 s and doubling up to the profile's ``poll_interval`` (conformance.plan counts
-the polls a wait may send). Each poll is counted on the test as a poll, not a request.
+more), pausing 0.05 s and doubling up to the profile's ``poll_interval``
+(conformance.config.costs counts the polls a wait may send). Each poll is counted on the test
+as a poll, not a request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from conformance import expect
 from conformance.client import SECRET, Auth, Conversation, DirectLineClient, StreamConnection
-from conformance.errors import PreconditionFailed, StreamRefused
+from conformance.config.costs import poll_delays
+from conformance.config.profile import Bot
+from conformance.errors import PreconditionFailed, StreamClosed, StreamRefused
 from conformance.evidence import Exchange
-from conformance.plan import poll_delays
-from conformance.profile import Bot
+from conformance.suite import expect
 
 __all__ = [
     "SUITE_USER_PREFIX",
     "USER_ID",
     "answers",
+    "bot_message",
+    "collect",
     "credential",
     "event",
     "expect_stream_opens",
     "from_bot",
+    "has_ids",
     "history",
     "ids_of",
     "message",
@@ -79,9 +84,9 @@ def ids_of(activities: Iterable[Any]) -> list[Any]:
 
 
 def has_ids(*wanted: Any) -> Callable[[Activities], bool]:
-    """A history predicate: every one of ``wanted`` ids is in it."""
-    needed = set(wanted)
-    return lambda activities: needed <= {a.get("id") for a in activities}
+    """A predicate of what arrived: every one of ``wanted`` ids is in it (compared by value, so
+    an id of any JSON type a target sends is looked at, not a crash)."""
+    return lambda activities: all(w in ids_of(activities) for w in wanted)
 
 
 def from_bot(activity: dict[str, Any]) -> bool:
@@ -96,14 +101,15 @@ def from_bot(activity: dict[str, Any]) -> bool:
     )
 
 
+def bot_message(activity: dict[str, Any]) -> bool:
+    """Whether ``activity`` is a message the bot sent."""
+    return activity.get("type") == "message" and from_bot(activity)
+
+
 def answers(activity: dict[str, Any], sent_id: str, sent_text: str, bot: Bot) -> bool:
     """Whether ``activity`` is the bot's reply to the message ``sent_id`` (with text
     ``sent_text``), as the profile's bot replies (by replyToId, or by text)."""
-    return (
-        activity.get("type") == "message"
-        and from_bot(activity)
-        and bot.answers(activity, sent_id, sent_text)
-    )
+    return bot_message(activity) and bot.answers(activity, sent_id, sent_text)
 
 
 def credential(conversation: Conversation) -> Auth:
@@ -140,6 +146,18 @@ def open_stream_judged(
             f"handshake refused: {refused}",
             exchanges + ([refused.exchange] if refused.exchange else []),
         ) from None
+
+
+def collect(
+    stream: StreamConnection, predicate: Callable[[Activities], bool], timeout: float
+) -> Activities:
+    """The activities the stream delivers from now until ``predicate`` holds of them or
+    ``timeout`` passes; a stream the server closes just ends the collection (the caller judges
+    what arrived)."""
+    before = len(stream.activities)
+    with contextlib.suppress(StreamClosed):
+        stream.collect(lambda acts: predicate(stream.activities[before:]), timeout=timeout)
+    return list(stream.activities[before:])
 
 
 def expect_stream_opens(

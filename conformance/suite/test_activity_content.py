@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 
-from conformance import expect
 from conformance.client import SECRET, Auth, Conversation, DirectLineClient
+from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed
 from conformance.evidence import Exchange
-from conformance.profile import Profile
-from conformance.suite import steps
+from conformance.suite import expect, steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost
@@ -180,7 +179,7 @@ def test_timestamp_is_iso_8601_utc(
         parses = isinstance(value, str) and ISO_UTC.fullmatch(value) is not None
         if parses:
             try:  # the calendar fields; not fromisoformat, which rejects "Z" before 3.11
-                datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S")
+                datetime.strptime(str(value)[:19], "%Y-%m-%dT%H:%M:%S")
             except ValueError:
                 parses = False
         expect.that(
@@ -295,7 +294,7 @@ def test_value_round_trips(dl_client: DirectLineClient, dl_conversation: Convers
         expect.equal(read.get("value"), sent["value"], f"value of {_label(read)}", pages)
 
 
-ATTACHMENTS = [
+ATTACHMENTS: list[dict[str, Any]] = [
     {
         "contentType": "image/png",
         "contentUrl": "https://example.com/conformance/first.png",
@@ -407,7 +406,8 @@ def test_from_kept_without_a_token_user(
         auth=SECRET,
     )
     read = pairs[0][1]
-    kept = read.get("from") if isinstance(read.get("from"), dict) else {}
+    seen = read.get("from")
+    kept = seen if isinstance(seen, dict) else {}
     expect.equal({"id": kept.get("id"), "name": kept.get("name")}, sender, "from (id, name)", pages)
 
 

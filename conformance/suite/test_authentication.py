@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 
-from conformance import expect
 from conformance.client import (
     NOBODY,
     SECRET,
@@ -31,11 +30,11 @@ from conformance.client import (
     RawAuth,
     UploadFile,
 )
+from conformance.config.costs import Cost
+from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed
 from conformance.evidence import Exchange
-from conformance.plan import Cost
-from conformance.profile import Profile
-from conformance.suite import steps
+from conformance.suite import expect, steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost
@@ -140,11 +139,8 @@ def answered_token(answer: Exchange, what: str) -> str:
 def shared_generate(client: DirectLineClient, state: dict[str, Any]) -> Exchange:
     """The lane's one generate with the secret and no body (made now when no test did yet)."""
     if "generate" not in state:
-        client.meter.starting_lane = True  # the lane's cost, once (lane_once in the plan)
-        try:
+        with client.meter.for_the_lane():
             state["generate"] = client.generate_token()
-        finally:
-            client.meter.starting_lane = False
     answer: Exchange = state["generate"]
     if answer not in client.recorder.exchanges:
         client.recorder.add(answer)

@@ -12,22 +12,16 @@ from typing import Any
 
 import pytest
 
-from conformance import expect
 from conformance.client import Conversation, DirectLineClient
+from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed, TargetTimeout, TargetUnreachable
-from conformance.profile import Profile
-from conformance.suite import steps
+from conformance.suite import expect, steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost
 bot_lane = pytest.mark.lane("bot")
 #: Lane state: the refused send of a conversation that stopped taking sends after a bot failure.
 REFUSING_AFTER_FAILURE = "refusing after a bot failure"
-
-
-def from_bot(activity: dict[str, Any]) -> bool:
-    """A message the bot sent."""
-    return activity.get("type") == "message" and steps.from_bot(activity)
 
 
 def _show(activities: list[dict[str, Any]]) -> str:
@@ -57,7 +51,7 @@ def test_bot_reply_reaches_the_client(
 
     def replied(acts: list[dict[str, Any]]) -> bool:
         return any(
-            from_bot(a)
+            steps.bot_message(a)
             and a.get("replyToId") == sent
             and dl_profile.bot.is_reply(a.get("text"), text)
             for a in acts
@@ -92,7 +86,9 @@ def test_bot_activities_keep_the_bot_order(
     def replies(acts: list[dict[str, Any]]) -> list[str]:
         ids = [a.get("id") for a in acts]
         start = ids.index(sent) + 1 if sent in ids else 0
-        return [a.get("text") for a in acts[start:] if from_bot(a) and a.get("text") in wanted]
+        return [
+            str(a["text"]) for a in acts[start:] if steps.bot_message(a) and a.get("text") in wanted
+        ]
 
     activities = steps.wait_for_history(
         dl_client,
@@ -209,7 +205,7 @@ def test_slow_bot_gets_a_bounded_5xx(dl_client: DirectLineClient, dl_profile: Pr
     expect.error_response(answer)
     activities = steps.history(dl_client, conversation)
     expect.that(
-        any(a.get("text") == trigger and not from_bot(a) for a in activities),
+        any(a.get("text") == trigger and not steps.bot_message(a) for a in activities),
         f"the message {trigger!r} still recorded after the {answer.status}",
         _show(activities),
         [answer, *dl_client.recorder.exchanges[-1:]],

@@ -7,10 +7,9 @@ from urllib.parse import quote
 
 import pytest
 
-from conformance import expect
 from conformance.client import Conversation, DirectLineClient
 from conformance.evidence import Exchange
-from conformance.suite import steps
+from conformance.suite import expect, steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost

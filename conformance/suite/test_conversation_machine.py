@@ -20,13 +20,12 @@ from typing import Any
 
 import pytest
 
-from conformance import expect
 from conformance.client import Auth, DirectLineClient, StreamConnection, UploadFile
+from conformance.config.costs import Cost
+from conformance.config.profile import Profile
 from conformance.errors import HarnessError, PreconditionFailed
 from conformance.evidence import Exchange
-from conformance.plan import Cost
-from conformance.profile import Profile
-from conformance.suite import steps
+from conformance.suite import expect, steps
 from conformance.suite.fuzzing import Inconclusive, harnessed, run_inconclusive_aware
 
 requirement = pytest.mark.requirement
@@ -44,10 +43,6 @@ cost = pytest.mark.cost(
     per_step=Cost(requests=DRAIN_POLLS + 2, activities=1, streams=1),
 )
 ci_only = pytest.mark.fuzz_level("ci")
-
-
-def _ids(activities: Sequence[dict[str, Any]]) -> list[Any]:
-    return [a.get("id") for a in activities]
 
 
 def _run_machine(
@@ -70,7 +65,7 @@ def _run_machine(
         rule,
     )
 
-    from conformance.strategies import hypothesis_settings, machine_activities
+    from conformance.suite.strategies import hypothesis_settings, machine_activities
 
     types = ("message", "event") if profile.fuzz.events else ("message",)
     activities = machine_activities(profile.bot.triggers(), types)
@@ -181,8 +176,12 @@ def _run_machine(
             page = body.get("activities") if isinstance(body, dict) else None
             if not isinstance(page, list):
                 raise PreconditionFailed("could not test: the poll answer has no activities list")
-            known = set(_ids(self.seen))
-            again = [i for n, i in enumerate(_ids(page)) if i in known or i in _ids(page)[:n]]
+            known = set(steps.ids_of(self.seen))
+            again = [
+                i
+                for n, i in enumerate(steps.ids_of(page))
+                if i in known or i in steps.ids_of(page)[:n]
+            ]
             self.check(
                 "DL-POLL-005",
                 not again,
@@ -214,8 +213,8 @@ def _run_machine(
                     break
             history = steps.history(self.client, self.conversation, auth=self.credential())
             shown = self.client.recorder.exchanges[-6:]
-            full = _ids(history)
-            seen = _ids(self.seen)
+            full = steps.ids_of(history)
+            seen = steps.ids_of(self.seen)
             reached = max((full.index(i) for i in seen if i in full), default=-1)
             lost = [i for i in full[: reached + 1] if i not in seen]
             lost += [i for i in self.sent if i in full and i not in seen and i not in lost]
@@ -238,14 +237,14 @@ def _run_machine(
                 self._judge_stream(history)
 
         def _judge_stream(self, history: list[dict[str, Any]]) -> None:
-            full = _ids(history)
+            full = steps.ids_of(history)
             deadline = time.monotonic() + profile.timings.delivery_timeout
             while time.monotonic() < deadline and not set(full) <= {
-                i for c in self.streams for i in _ids(c.activities)
+                i for c in self.streams for i in steps.ids_of(c.activities)
             }:
                 self._read(STREAM_READ)
             for connection in self.streams:
-                got = _ids(connection.activities)
+                got = steps.ids_of(connection.activities)
                 twice = sorted({str(i) for i in got if got.count(i) > 1})
                 self.check(
                     "DL-STREAM-007",
@@ -263,7 +262,7 @@ def _run_machine(
                     [connection.exchange],
                 )
             if self.reconnected:
-                got_any = {i for c in self.streams for i in _ids(c.activities)}
+                got_any = {i for c in self.streams for i in steps.ids_of(c.activities)}
                 lost = [i for i in full if i not in got_any]
                 self.check(
                     "DL-RECON-003",

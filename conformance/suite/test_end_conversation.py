@@ -17,12 +17,11 @@ from typing import Any
 
 import pytest
 
-from conformance import expect
 from conformance.client import Conversation, DirectLineClient, UploadFile
+from conformance.config.costs import Cost
+from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed
-from conformance.plan import Cost
-from conformance.profile import Profile
-from conformance.suite import steps
+from conformance.suite import expect, steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost
@@ -32,12 +31,12 @@ BEFORE_THE_END = Cost(conversations=1, requests=2, activities=1)
 from_bot = steps.from_bot
 
 
-def end_of_conversation(**fields: object) -> dict:
+def end_of_conversation(**fields: object) -> dict[str, Any]:
     """The docs' endOfConversation request body."""
     return {"type": "endOfConversation", "from": {"id": steps.USER_ID}, **fields}
 
 
-def is_end(activity: dict) -> bool:
+def is_end(activity: dict[str, Any]) -> bool:
     return activity.get("type") == "endOfConversation"
 
 
@@ -48,14 +47,11 @@ def said_before_the_end(
     A bystander conversation is started then too, before the end: DL-EOC-008 judges that the
     end leaves a conversation that was already there alone."""
     if "said" not in state:
-        client.meter.starting_lane = True  # the lane's cost, once (lane_once in the plan)
-        try:
+        with client.meter.for_the_lane():
             state["bystander"] = client.new_conversation()
             state["said"] = steps.send(
                 client, conversation, steps.event(steps.unique_text("before end"))
             )
-        finally:
-            client.meter.starting_lane = False
     return str(state["said"])
 
 
@@ -282,7 +278,7 @@ def test_bot_messages_after_its_end_are_not_delivered(
             f"could not test: the bot sent no endOfConversation within {timeout:g} s"
         )
 
-    def after_the_end(acts: list[dict]) -> list[dict]:
+    def after_the_end(acts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         end = next((i for i, a in enumerate(acts) if is_end(a) and from_bot(a)), len(acts))
         return [a for a in acts[end + 1 :] if from_bot(a)]
 

@@ -14,12 +14,11 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pytest
 
-from conformance import expect
 from conformance.client import SECRET, Conversation, DirectLineClient, RawAuth, UploadFile
+from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed, StreamRefused, TargetTimeout
 from conformance.evidence import Exchange
-from conformance.profile import Profile
-from conformance.suite import steps
+from conformance.suite import expect, steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost

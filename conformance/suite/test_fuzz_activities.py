@@ -1,4 +1,4 @@
-"""Property-based tests of sending activities: generated activities (conformance.strategies)
+"""Property-based tests of sending activities: generated activities (conformance.suite.strategies)
 sent to a conversation, judged on the send answer and the recorded copy.
 
 Each property runs its own Hypothesis loop inside the test (the level comes from the run's
@@ -16,12 +16,11 @@ from typing import Any
 
 import pytest
 
-from conformance import expect
 from conformance.client import DirectLineClient
-from conformance.expect import describe_status
-from conformance.plan import Cost
-from conformance.profile import Profile
-from conformance.suite import steps
+from conformance.config.costs import Cost
+from conformance.config.profile import Profile
+from conformance.suite import expect, steps
+from conformance.suite.expect import describe_status
 from conformance.suite.fuzzing import ExampleConversations, harnessed, run_inconclusive_aware
 
 requirement = pytest.mark.requirement
@@ -54,7 +53,7 @@ def _types(profile: Profile) -> tuple[str, ...]:
 
 
 def _valid(profile: Profile) -> Any:
-    from conformance.strategies import valid_activities
+    from conformance.suite.strategies import valid_activities
 
     return valid_activities(
         _triggers(profile), types=_types(profile), max_text=profile.fuzz.max_text
@@ -74,7 +73,7 @@ def _fuzz(
     from hypothesis import example as explicit_example
     from hypothesis import given, seed
 
-    from conformance.strategies import hypothesis_settings
+    from conformance.suite.strategies import hypothesis_settings
 
     conversations = ExampleConversations(fuzz["level"])
 
@@ -235,7 +234,7 @@ def test_generated_sends_answer_unique_ids(
     """The ids answered to a run of generated sends in one conversation are all different."""
     from hypothesis import strategies as st
 
-    from conformance.strategies import machine_activities
+    from conformance.suite.strategies import machine_activities
 
     def check(
         client: DirectLineClient,
@@ -267,7 +266,7 @@ def test_generated_invalid_activity_is_refused(
 ) -> None:
     """An activity without type, or with text/from/attachments/entities of the wrong JSON
     type, is refused with 400 and an ErrorResponse, never a 500."""
-    from conformance.strategies import invalid_activities
+    from conformance.suite.strategies import invalid_activities
 
     def check(
         client: DirectLineClient,

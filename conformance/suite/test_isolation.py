@@ -13,13 +13,12 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
-from conformance import expect
 from conformance.client import Conversation, DirectLineClient, UploadFile
+from conformance.config.costs import Cost
+from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed, StreamRefused
 from conformance.evidence import Exchange
-from conformance.plan import Cost
-from conformance.profile import Profile
-from conformance.suite import steps
+from conformance.suite import expect, steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost
@@ -39,15 +38,12 @@ def two(
 ) -> tuple[Conversation, str, Conversation]:
     """Conversation A (the lane's) with its start token, and another conversation B."""
     if "b" not in dl_lane_state:
-        dl_client.meter.starting_lane = True  # the lane's cost, once (lane_once in the plan)
-        try:
+        with dl_client.meter.for_the_lane():
             dl_lane_state["b"] = dl_client.new_conversation()
-        finally:
-            dl_client.meter.starting_lane = False
     return dl_conversation, token_of(dl_conversation), dl_lane_state["b"]
 
 
-def unchanged(before: list[dict], after: list[dict], what: Exchange) -> None:
+def unchanged(before: list[dict[str, Any]], after: list[dict[str, Any]], what: Exchange) -> None:
     expect.equal(ids(after), ids(before), "B's activity ids after the refused request", [what])
 
 

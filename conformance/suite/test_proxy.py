@@ -25,16 +25,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conformance import expect
 from conformance.client import SECRET, Conversation, DirectLineClient, UploadFile
+from conformance.config.profile import Profile
+from conformance.config.target import Target
 from conformance.errors import PreconditionFailed, StreamClosed
 from conformance.evidence import Exchange
-from conformance.profile import Profile
 from conformance.proxy import checks
 from conformance.proxy.context import ProxyContext, load_context
 from conformance.proxy.recording import Frame, Recording, Request, client_request
-from conformance.suite import steps
-from conformance.target import Target
+from conformance.suite import expect, steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost
@@ -469,9 +468,9 @@ def test_content_url_does_not_point_at_the_upstream(
         raise PreconditionFailed("could not test: the upload never showed in the history")
     attachments = activity.get("attachments")
     urls = [
-        a.get("contentUrl")
+        url
         for a in (attachments if isinstance(attachments, list) else [])
-        if isinstance(a, dict) and isinstance(a.get("contentUrl"), str)
+        if isinstance(a, dict) and isinstance(url := a.get("contentUrl"), str)
     ]
     if not urls:
         raise PreconditionFailed("could not test: the uploaded activity has no contentUrl")

@@ -17,13 +17,12 @@ from typing import Any
 
 import pytest
 
-from conformance import expect
 from conformance.client import Conversation, DirectLineClient
+from conformance.config.costs import HISTORY_PAGES
+from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed, StreamClosed
 from conformance.evidence import Exchange
-from conformance.plan import HISTORY_PAGES
-from conformance.profile import Profile
-from conformance.suite import steps
+from conformance.suite import expect, steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost
@@ -386,7 +385,7 @@ def test_activities_come_in_record_order(
     """Activities come in the order they were recorded: each message, then the bot's reply
     (where the profile says the bot replies), before the next message is sent."""
     conversation = dl_conversation
-    order: list[str] = []  # ids, in the order they were recorded
+    order: list[Any] = []  # ids, in the order they were recorded
     for n in (1, 2, 3):
         text = steps.unique_text(f"order {n}")
         said = steps.send(dl_client, conversation, steps.message(text))

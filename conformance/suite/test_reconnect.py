@@ -11,18 +11,15 @@ relies on), but the one replaying what a dropped socket missed, which needs the 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from conformance import expect
-from conformance.client import SECRET, Conversation, DirectLineClient, StreamConnection
-from conformance.errors import PreconditionFailed, StreamClosed
+from conformance.client import SECRET, Conversation, DirectLineClient
+from conformance.config.profile import Profile
+from conformance.errors import PreconditionFailed
 from conformance.evidence import Exchange
-from conformance.profile import Profile
-from conformance.suite import steps
+from conformance.suite import expect, steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost
@@ -47,17 +44,6 @@ def reconnect(
             exchange=answer,
         )
     return answer, body
-
-
-def collect(
-    stream: StreamConnection, predicate: Callable[[Activities], bool], timeout: float
-) -> Activities:
-    """What the stream delivers until ``predicate`` holds or ``timeout`` passes (a close by the
-    server just ends it)."""
-    before = len(stream.activities)
-    with contextlib.suppress(StreamClosed):
-        stream.collect(lambda acts: predicate(stream.activities[before:]), timeout=timeout)
-    return list(stream.activities[before:])
 
 
 def watermark_after(
@@ -122,7 +108,9 @@ def test_reconnect_with_watermark_replays_what_was_missed(
         raise PreconditionFailed("could not test: the start answer has no streamUrl")
     with dl_client.open_stream(conversation.stream_url) as stream:
         seen = steps.send(dl_client, conversation, event(steps.unique_text("while connected")))
-        collect(stream, lambda acts: seen in ids_of(acts), dl_profile.timings.delivery_timeout)
+        steps.collect(
+            stream, lambda acts: seen in ids_of(acts), dl_profile.timings.delivery_timeout
+        )
     watermark, _ = watermark_after(dl_client, conversation, seen)
     missed = [
         steps.send(dl_client, conversation, event(steps.unique_text(f"while away {n}")))
@@ -130,7 +118,7 @@ def test_reconnect_with_watermark_replays_what_was_missed(
     ]
     answer, body = reconnect(dl_client, conversation, watermark)
     with dl_client.open_stream(body["streamUrl"]) as stream:
-        arrived = collect(
+        arrived = steps.collect(
             stream,
             lambda acts: all(m in ids_of(acts) for m in missed),
             dl_profile.timings.delivery_timeout,
@@ -156,7 +144,7 @@ def test_reconnect_without_watermark_streams_only_what_follows(
     answer, body = reconnect(dl_client, conversation)
     with dl_client.open_stream(body["streamUrl"]) as stream:
         new = steps.send(dl_client, conversation, event(steps.unique_text("after reconnect")))
-        arrived = collect(
+        arrived = steps.collect(
             stream, lambda acts: new in ids_of(acts), dl_profile.timings.delivery_timeout
         )
     ids = ids_of(arrived)

@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 
-from conformance import expect
 from conformance.client import Conversation, DirectLineClient
+from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed, TargetTimeout, TargetUnreachable
 from conformance.evidence import Exchange
-from conformance.profile import Profile
-from conformance.suite import steps
+from conformance.suite import expect, steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost
@@ -358,9 +357,11 @@ def test_unknown_fields_are_accepted(
     """Unknown fields are accepted and do not break the activity."""
     conversation = dl_conversation
     text = steps.unique_text("unknown fields")
-    activity = steps.message(
-        text, **{"x-custom": {"nested": [1, "two", {"three": True}]}, "conformanceExtra": 7}
-    )
+    unknown: dict[str, Any] = {
+        "x-custom": {"nested": [1, "two", {"three": True}]},
+        "conformanceExtra": 7,
+    }
+    activity = steps.message(text, **unknown)
     answer = dl_client.post_activity(conversation.id, activity, auth=steps.credential(conversation))
     expect.status(answer, range(200, 300), what="sending an activity with unknown fields")
     body = expect.json_object(answer)

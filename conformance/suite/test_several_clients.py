@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 
-from conformance import expect
 from conformance.client import SECRET, Auth, Conversation, DirectLineClient
+from conformance.config.profile import Profile
 from conformance.evidence import Exchange
-from conformance.profile import Profile
-from conformance.suite import steps
+from conformance.suite import expect, steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost

@@ -8,16 +8,16 @@ service starts one conversation for them, not seven.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from conformance import expect
 from conformance.client import Conversation, DirectLineClient
+from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed
 from conformance.evidence import Exchange
-from conformance.profile import Profile
-from conformance.suite import steps
+from conformance.suite import expect, steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost
@@ -53,7 +53,7 @@ def test_stream_url_opens_a_websocket(
     )
     steps.expect_stream_opens(
         dl_client,
-        url,
+        str(url),  # a non-empty string: checked just above
         expected="the stream URL upgrades to an open WebSocket (101)",
         exchanges=[answer],
         timeout=dl_profile.timings.request_timeout,
@@ -183,7 +183,7 @@ def test_start_with_user_delivers_the_bot_greeting(
     reaches the client."""
     conversation = dl_client.new_conversation(body={"user": {"id": steps.USER_ID}})
 
-    def greeted(acts: list[dict]) -> bool:
+    def greeted(acts: list[dict[str, Any]]) -> bool:
         return any(_is_greeting(a, dl_profile) for a in acts)
 
     activities = steps.wait_for_history(
@@ -260,7 +260,7 @@ def test_answers_are_json(
         )
 
 
-def _is_greeting(activity: dict, profile: Profile) -> bool:
+def _is_greeting(activity: dict[str, Any], profile: Profile) -> bool:
     return (
         activity.get("type") == "message"
         and steps.from_bot(activity)

@@ -13,11 +13,10 @@ from typing import Any
 
 import pytest
 
-from conformance import expect
 from conformance.client import Conversation, DirectLineClient, UploadFile
 from conformance.errors import PreconditionFailed
 from conformance.evidence import Exchange
-from conformance.suite import steps
+from conformance.suite import expect, steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost

@@ -7,20 +7,17 @@ conversation and closes it before another is opened there.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from conformance import expect
-from conformance.client import Conversation, DirectLineClient, StreamConnection
+from conformance.client import Conversation, DirectLineClient
+from conformance.config.profile import Profile
 from conformance.errors import PreconditionFailed, StreamClosed, StreamRefused
-from conformance.profile import Profile
-from conformance.suite import steps
+from conformance.suite import expect, steps
 
 requirement = pytest.mark.requirement
 cost = pytest.mark.cost
@@ -39,21 +36,6 @@ def start(client: DirectLineClient, **kwargs: Any) -> Conversation:
             exchange=conversation.answer,
         )
     return conversation
-
-
-def has_ids(*wanted: str) -> Callable[[Activities], bool]:
-    return lambda acts: all(w in ids_of(acts) for w in wanted)
-
-
-def collect(
-    stream: StreamConnection, predicate: Callable[[Activities], bool], timeout: float
-) -> Activities:
-    """The activities the stream delivers until ``predicate`` holds or ``timeout`` passes; a
-    stream the server closes just ends the collection (the caller judges what arrived)."""
-    before = len(stream.activities)
-    with contextlib.suppress(StreamClosed):
-        stream.collect(lambda acts: predicate(stream.activities[before:]), timeout=timeout)
-    return list(stream.activities[before:])
 
 
 def parse_frame(frame: str | bytes) -> Any:
@@ -162,7 +144,7 @@ def test_own_and_bot_activities_arrive(dl_client: DirectLineClient, dl_profile: 
     with dl_client.open_stream(conversation.stream_url or "") as stream:
         text = steps.unique_text("arrive")
         said = steps.send(dl_client, conversation, steps.message(text))
-        arrived = collect(
+        arrived = steps.collect(
             stream,
             lambda acts: (
                 said in ids_of(acts)
@@ -196,7 +178,9 @@ def test_activities_posted_before_connecting_come_first(
     early = steps.send(dl_client, conversation, event(steps.unique_text("before connect")))
     with dl_client.open_stream(conversation.stream_url or "") as stream:
         late = steps.send(dl_client, conversation, event(steps.unique_text("after connect")))
-        arrived = collect(stream, has_ids(early, late), dl_profile.timings.delivery_timeout)
+        arrived = steps.collect(
+            stream, steps.has_ids(early, late), dl_profile.timings.delivery_timeout
+        )
     ids = ids_of(arrived)
     expect.that(
         early in ids and late in ids and ids.index(early) < ids.index(late),
@@ -215,7 +199,7 @@ def test_typing_is_delivered_on_the_stream(
     conversation = start(dl_client)
     with dl_client.open_stream(conversation.stream_url or "") as stream:
         steps.send_typing(dl_client, conversation)
-        arrived = collect(
+        arrived = steps.collect(
             stream,
             lambda acts: any(a.get("type") == "typing" for a in acts),
             dl_profile.timings.delivery_timeout,
@@ -246,7 +230,7 @@ def test_empty_client_messages_are_ignored(
                 [stream.exchange],
             ) from None
         said = steps.send(dl_client, conversation, event(steps.unique_text("after empty")))
-        arrived = collect(stream, has_ids(said), dl_profile.timings.delivery_timeout)
+        arrived = steps.collect(stream, steps.has_ids(said), dl_profile.timings.delivery_timeout)
         expect.that(
             said in ids_of(arrived),
             f"{said!r} delivered after the client's empty messages",
@@ -266,9 +250,9 @@ def test_no_duplicates_and_record_order(dl_client: DirectLineClient, dl_profile:
             steps.send(dl_client, conversation, event(steps.unique_text(f"order {n}")))
             for n in (1, 2, 3)
         ]
-        collect(stream, has_ids(*sent), dl_profile.timings.delivery_timeout)
+        steps.collect(stream, steps.has_ids(*sent), dl_profile.timings.delivery_timeout)
         # anything already on its way (a duplicate) arrives in this short extra read
-        collect(stream, lambda acts: False, min(1.0, dl_profile.timings.delivery_timeout))
+        steps.collect(stream, lambda acts: False, min(1.0, dl_profile.timings.delivery_timeout))
         streamed = [i for i in ids_of(stream.activities) if i is not None]
     history = ids_of(steps.history(dl_client, conversation))
     repeated = sorted({i for i in streamed if streamed.count(i) > 1})
@@ -295,7 +279,7 @@ def test_stream_watermark_works_with_get(dl_client: DirectLineClient, dl_profile
     conversation = start(dl_client)
     with dl_client.open_stream(conversation.stream_url or "") as stream:
         first = steps.send(dl_client, conversation, event(steps.unique_text("streamed")))
-        arrived = collect(stream, has_ids(first), dl_profile.timings.delivery_timeout)
+        arrived = steps.collect(stream, steps.has_ids(first), dl_profile.timings.delivery_timeout)
         if first not in ids_of(arrived):
             raise PreconditionFailed(
                 f"could not test: {first!r} did not arrive on the stream (DL-STREAM-003)"
@@ -407,8 +391,8 @@ def test_streamed_activities_are_available_by_get(
     with dl_client.open_stream(conversation.stream_url or "") as stream:
         said = steps.send(dl_client, conversation, steps.message(steps.unique_text("both")))
         noted = steps.send(dl_client, conversation, event(steps.unique_text("both")))
-        collect(stream, has_ids(said, noted), dl_profile.timings.delivery_timeout)
-        collect(stream, lambda acts: False, min(1.0, dl_profile.timings.delivery_timeout))
+        steps.collect(stream, steps.has_ids(said, noted), dl_profile.timings.delivery_timeout)
+        steps.collect(stream, lambda acts: False, min(1.0, dl_profile.timings.delivery_timeout))
         streamed = [a for a in stream.activities if a.get("type") != "typing"]
     wanted = [a.get("id") for a in streamed]
     history = set(ids_of(steps.history(dl_client, conversation, until=steps.has_ids(*wanted))))

@@ -49,7 +49,7 @@ def settings_from(options: argparse.Namespace) -> BotSettings:
     triggers = Triggers()
     welcome = DEFAULT_WELCOME
     if options.profile:
-        from conformance.profile import load_profile
+        from conformance.config.profile import load_profile
 
         bot = load_profile(options.profile).bot
         try:

@@ -29,8 +29,8 @@ def table(name: str) -> str:
     lines = [
         f"## {name}",
         "",
-        f"Profile `{name}` (`conformance/profiles/{name}.toml`), expectations "
-        f"`conformance/profiles/{name}.expect.toml`; exit status {result.returncode}, "
+        f"Profile `{name}` (`conformance/config/profiles/{name}.toml`), expectations "
+        f"`conformance/config/profiles/{name}.expect.toml`; exit status {result.returncode}, "
         f"{result.seconds:.0f} s. Verdicts: "
         + ", ".join(f"{verdict} {n}" for verdict, n in sorted(counts.items()))
         + ".",

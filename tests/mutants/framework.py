@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance.config.target import COMPRESSED_TIMINGS
 from conformance.reference.app import create_app
 from conformance.reference.config import ServerConfig
 from conformance.reference.server import EmbeddedServer
 from conformance.reference.service import DirectLineService
-from conformance.target import COMPRESSED_TIMINGS
 
 __all__ = [
     "MUTANTS",
@@ -229,7 +229,7 @@ def run_suite(
     timing rule need not pay for them (the faithful runs always include them). Hypothesis does
     not shrink here: the kill table needs the verdicts, not a minimal example.
     """
-    from conformance.profile import PROFILE_FEATURES
+    from conformance.config.profile import PROFILE_FEATURES
 
     features = "\n".join(
         f"{name} = {'false' if name == 'enhanced_auth' else 'true'}" for name in PROFILE_FEATURES

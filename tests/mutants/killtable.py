@@ -1,11 +1,12 @@
 """The kill table: run the suite against every mutant and say which ones it caught.
 
-``directline-conformance mutants`` (from a source checkout) and ``python -m tests.mutants`` print
-it. A mutant is *killed* when the suite fails exactly the requirements it declares; *survived*
-when none of them failed (the check could not fail: a defect of the suite); *partial* when only
-some did; *over-killed* when other requirements failed too (a check blames the wrong rule);
-*killed by other tests* when the requirements are right but a test the mutant names (``tests=``,
-the Hypothesis property it proves) did not fail.
+``python -m tests.mutants`` (from a source checkout; ``tox -e mutants``) prints it: the mutants
+are the kit's own tests, not part of the installed package. A mutant is *killed* when the suite
+fails exactly the requirements it declares; *survived* when none of them failed (the check
+could not fail: a defect of the suite); *partial* when only some did; *over-killed* when other
+requirements failed too (a check blames the wrong rule); *killed by other tests* when the
+requirements are right but a test the mutant names (``tests=``, the Hypothesis property it
+proves) did not fail.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def render(results: Sequence[KillResult], markdown: bool) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="directline-conformance mutants",
+        prog="python -m tests.mutants",
         description="Run the suite against every mutant and print the kill table.",
     )
     parser.add_argument("-k", metavar="TEXT", help="only mutants whose name contains TEXT")

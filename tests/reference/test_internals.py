@@ -126,3 +126,19 @@ def test_serve_announces_its_url_serves_and_stops_on_sigint():
         if process.poll() is None:
             process.kill()
             process.wait(timeout=5)
+
+
+def test_utc_timestamp_is_now_in_utc_with_microseconds_and_a_z():
+    from datetime import datetime, timedelta, timezone
+
+    from conformance.reference.activities import is_date_time, utc_timestamp
+
+    # datetime.now rounds to the microsecond, the stamp truncates: a microsecond of slack
+    before = datetime.now(timezone.utc) - timedelta(microseconds=1)
+    stamps = [utc_timestamp() for _ in range(1000)]
+    after = datetime.now(timezone.utc)
+    assert stamps == sorted(stamps)
+    for stamp in (stamps[0], stamps[-1]):
+        assert len(stamp) == 27 and stamp.endswith("Z") and is_date_time(stamp), stamp
+        moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        assert before <= moment <= after

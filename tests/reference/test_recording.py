@@ -57,6 +57,12 @@ def test_requests_and_answers_are_recorded_with_credentials_fingerprinted(record
     answered = json.loads(start["body"]["text"])
     assert answered["conversationId"] == conversation.id
     assert answered["token"] == fingerprint(conversation.token)
+    # sends and polls are answered by hot_routes.py, before the router: the recorder, outermost,
+    # still sees both and their answers
+    assert answers[requests[1]["seq"]]["status"] == 200
+    assert json.loads(answers[requests[1]["seq"]]["body"]["text"])["id"]
+    polled = json.loads(answers[requests[2]["seq"]]["body"]["text"])
+    assert [a.get("text") for a in polled["activities"]][-1] == "hello"
     text = path.read_text(encoding="utf-8")
     assert SECRET not in text and conversation.token not in text
     assert conversation.stream_url.split("t=")[1] not in text
