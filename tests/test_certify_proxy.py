@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -329,6 +330,16 @@ def test_the_two_sided_report_matches_its_schema_and_hides_credentials(tmp_path:
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
     assert not any(fetch in page for fetch in ("src=", "href=", "url(", "@import"))
+    rows = re.findall(r'<tr class="req" id="([^"]+)" data-standing="([^"]+)">(.*?)</tr>', page)
+    assert [(id_, standing) for id_, standing, _ in rows] == [
+        ("DL-A-001", "broken-by-proxy"),  # worst standing first
+        ("DL-A-002", "inherited"),
+        ("DL-PROXY-001", "holds"),
+    ]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", rows[0][2])
+    assert cells[3:5] == ["pass", "fail"]  # both columns: upstream, through the proxy
+    assert '<span class="badge s-broken-by-proxy">broken-by-proxy</span>' in cells[5]
+    assert "3 frames through the proxy: median 2.0 ms" in page
     markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
     assert "| DL-A-001 | MUST | title of DL-A-001 | pass | fail | **broken-by-proxy** |" in markdown
     suite = ET.parse(tmp_path / "junit.xml").getroot()[0]

@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.verdicts import Verdict
+
 __all__ = [
     "PROXY_AREA",
     "STANDINGS",
@@ -37,16 +39,14 @@ __all__ = [
 PROXY_AREA = "PROXY"
 #: The standings, in report order (worst first).
 STANDINGS = ("broken-by-proxy", "not-judged", "inherited", "fixed-by-proxy", "holds")
-_MET = ("pass", "unexpected-pass")
-_BROKE = ("fail", "expected-fail")
 
 
 def _standing(verdict: str | None) -> str:
-    if verdict in _MET:
-        return "met"
-    if verdict in _BROKE:
-        return "broke"
-    return "unknown"
+    """The verdict's own standing (met, broke, unknown); a missing or unknown verdict: unknown."""
+    try:
+        return Verdict(verdict).standing
+    except ValueError:
+        return "unknown"
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class Row:
         levels = ("MUST",) if fail_on == "must" else ("MUST", "SHOULD")
         return (
             self.standing == "not-judged"
-            and "error" in (self.upstream, self.proxy)
+            and Verdict.ERROR.value in (self.upstream, self.proxy)
             and self.level in levels
             and not self.informational
         )
