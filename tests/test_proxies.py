@@ -17,17 +17,23 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from conformance.catalog import load_catalog
-from conformance.config.profile import Limits, companion_expectations, load_profile
+from conformance.config.profile import (
+    Limits,
+    ProxyBehaviour,
+    companion_expectations,
+    load_profile,
+)
 from conformance.config.profile_toml import profile_toml
 from conformance.config.target import COMPRESSED_TIMINGS
 from conformance.reports.json import validate_report
 from conformance.reports.proxy_json import validate_proxy_report
-from tests.proxies.broken import BROKEN, BrokenProxy, LeavesStreamUrl
+from tests.proxies.broken import BROKEN, BrokenProxy, LeavesStreamUrl, SubstitutesTheSecret
 from tests.proxies.faithful import Proxy
 from tests.proxies.harness import certify, free_port
 
@@ -92,6 +98,31 @@ def test_the_faithful_proxy_keeps_every_requirement(tmp_path: Path) -> None:
     assert secret not in run.output
 
 
+@pytest.mark.parametrize(
+    ("build", "declared", "judged"),
+    [
+        (SubstitutesTheSecret, "token_exchange", {"DL-PROXY-004": "holds"}),
+        (LeavesStreamUrl, "direct_urls", {"DL-PROXY-009": "not-judged"}),
+    ],
+    ids=["token_exchange", "direct_urls"],
+)
+def test_a_proxy_declaring_its_design_is_judged_by_it(
+    build: type[Proxy], declared: str, judged: dict[str, str], tmp_path: Path
+) -> None:
+    """The ``[proxy]`` table of the profile: a proxy that sends its own credential upstream, or
+    lets clients reach the service directly for the stream, breaks nothing it declares."""
+    mine = replace(load_profile("reference"), proxy=ProxyBehaviour(**{declared: True}))
+    profile = tmp_path / "my-proxy.toml"
+    profile.write_text(profile_toml(mine), encoding="utf-8")
+    assert f"{declared} = true" in profile.read_text(encoding="utf-8")
+    run = certify(build, tmp_path, modules=(), args=["--profile", str(profile)])
+    assert run.report is not None, run.output[-4000:]
+    assert run.standing("broken-by-proxy") == set(), run.output[-4000:]
+    rows = run.rows()
+    assert {rid: rows[rid]["standing"] for rid in judged} == judged
+    assert run.code == 0, run.output[-3000:]
+
+
 @contextlib.contextmanager
 def live_stand_in(folder: Path, secret: str) -> Iterator[tuple[str, Path]]:
     """``serve --behave live --record FILE`` at LIVE_TIMINGS, in its own process group."""
@@ -145,8 +176,6 @@ def live_profile(folder: Path) -> Path:
 
 
 def _without_limits(profile):  # type: ignore[no-untyped-def]
-    from dataclasses import replace
-
     return replace(profile, limits=Limits(), name="live")
 
 
