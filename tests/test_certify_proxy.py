@@ -433,6 +433,20 @@ def test_a_proxy_that_is_not_there_is_no_conclusion() -> None:
     assert "the run through the proxy wrote no report (exit 2)" in result.stderr
 
 
+def test_plan_plans_both_runs_and_sends_nothing(tmp_path: Path) -> None:
+    """--plan goes to both runs: the proxied one plans the PROXY tests too, and no proxy need
+    be there (nothing listens on port 9)."""
+    result = cli("--target", "http://127.0.0.1:9/v3/directline", "--upstream-port", "0",
+                 "--plan", "--report-dir", str(tmp_path))  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    plans = [line for line in result.stdout.splitlines() if line.startswith("  plan: ")]
+    assert len(plans) == 2
+    upstream_tests, proxy_tests = (int(line.split()[1]) for line in plans)
+    assert proxy_tests - upstream_tests == 13  # the PROXY tests, through the proxy only
+    assert result.stdout.count("nothing was sent (--plan)") == 3
+    assert not (tmp_path / "report.json").exists()
+
+
 def test_a_plain_run_has_no_proxy_to_judge(tmp_path: Path) -> None:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("DIRECTLINE_")}
     result = subprocess.run(
