@@ -35,8 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = _split_passthrough(list(sys.argv[1:] if argv is None else argv))
     options = parser.parse_args(args)
-    if extra and options.command != "run":
-        parser.error("arguments after -- are only for 'run'")
+    if extra and options.command not in ("run", "certify-proxy"):
+        parser.error("arguments after -- are only for 'run' and 'certify-proxy'")
     try:
         return int(options.handler(options, extra))
     except KitError as exc:
@@ -163,6 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
         "conversations, streams, activities), counted at the server",
     )
     serve.add_argument(
+        "--record",
+        metavar="FILE",
+        help="be the recorded upstream of a proxy check: append every request, answer and "
+        "stream frame to FILE (JSON lines, credentials fingerprinted) and answer the "
+        "#upstream: triggers (see certify-proxy --recording)",
+    )
+    serve.add_argument(
         "--allow-public", action="store_true", help="allow listening on a non-loopback address"
     )
     serve.set_defaults(handler=_serve)
@@ -257,6 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("new", metavar="NEW.json", help="the report.json of the new run")
     compare.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     compare.set_defaults(handler=_compare)
+
+    from conformance.certify.command import add_parser as add_certify_proxy
+
+    # certify-proxy shares run's setting flags and checks; handed over, not imported back
+    add_certify_proxy(
+        commands, setting_flags=add_setting_flags, check=check_configuration, given=given_settings
+    )
     return parser
 
 
@@ -403,6 +417,7 @@ def _serve(options: argparse.Namespace, extra: list[str]) -> int:
             transient_error_rate=options.transient_errors,
             transient_seed=options.transient_seed,
             traffic_file=options.count,
+            recording_file=options.record,
             **{name: value for name, value in given.items() if value is not None},
         )
     except ValueError as exc:

@@ -28,7 +28,7 @@ def test_requirements_lists_the_whole_catalog_with_coverage() -> None:
     result = cli("requirements", "--format", "json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
-    assert len(rows) == 139
+    assert len(rows) == 152
     start = next(r for r in rows if r["id"] == "DL-START-001")
     assert start["tests"] == [
         "conformance/suite/test_start_conversation.py::test_new_conversation_answers_201"

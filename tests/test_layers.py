@@ -27,6 +27,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("config", ("conformance.config",)),
     # the recording Direct Line client and the run's governor
     ("client", ("conformance.client",)),
+    # what reached a proxy's upstream (its recording read back) and the PROXY checks on it
+    ("proxy", ("conformance.proxy",)),
     # the suite: its checks, steps, strategies and test modules
     ("suite", ("conformance.suite",)),
     # test outcomes -> verdicts -> the RunRecord
@@ -36,7 +38,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # the pytest plugin that runs the suite and builds the RunRecord
     ("plugin", ("conformance.plugin",)),
     # the command line
-    ("cli", ("conformance.cli",)),
+    # the command line, and certify-proxy (two runs of it, the kit's recording upstream)
+    ("cli", ("conformance.cli", "conformance.certify")),
 )
 #: Old module paths kept for users' imports (thin re-exports): nothing of the kit uses them.
 SHIMS = ("conformance.expect", "conformance.profile")

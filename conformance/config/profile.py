@@ -38,6 +38,7 @@ __all__ = [
     "Fuzz",
     "Limits",
     "Profile",
+    "ProxyBehaviour",
     "Reading",
     "Timings",
     "builtin_profile_names",
@@ -180,6 +181,19 @@ class Fuzz:
 
 
 @dataclass(frozen=True)
+class ProxyBehaviour:
+    """What a proxy in front of a Direct Line service does on purpose (``[proxy]``), so the PROXY
+    rules (``certify-proxy``) judge it by its design rather than by a pass-through proxy's."""
+
+    #: The proxy sends a credential of its own upstream (it holds the secret, the client gets a
+    #: token from it): DL-PROXY-004 then asks only that the upstream accepts it.
+    token_exchange: bool = False
+    #: Clients are meant to reach the service directly for the stream and for files: a streamUrl
+    #: or contentUrl naming the upstream is by design (DL-PROXY-009 and -010 not-applicable).
+    direct_urls: bool = False
+
+
+@dataclass(frozen=True)
 class Profile:
     """Everything the suite is told about a target before it sends a single request."""
 
@@ -191,6 +205,8 @@ class Profile:
     bot: Bot = field(default_factory=Bot)
     limits: Limits = field(default_factory=Limits)
     fuzz: Fuzz = field(default_factory=Fuzz)
+    #: What a proxy target does on purpose (the PROXY rules of ``certify-proxy``).
+    proxy: ProxyBehaviour = field(default_factory=ProxyBehaviour)
     #: Where it came from: "built-in:<name>" or a file path (shown in reports).
     source: str = "built-in:spec"
 
@@ -275,6 +291,7 @@ def parse_profile(text: str, *, source: str) -> Profile:
             "bot",
             "limits",
             "fuzz",
+            "proxy",
         },
         where,
     )
@@ -297,6 +314,7 @@ def parse_profile(text: str, *, source: str) -> Profile:
         bot=_section(data, "bot", Bot, where),
         limits=_section(data, "limits", Limits, where),
         fuzz=_section(data, "fuzz", Fuzz, where),
+        proxy=_section(data, "proxy", ProxyBehaviour, where),
         source=source,
     )
 

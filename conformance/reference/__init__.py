@@ -16,6 +16,8 @@ bot over the Bot Framework connector protocol). Modules, one job each:
     streaming   pumping one WebSocket stream
     middleware  CORS, the live behaviour's headers and the last-resort error guard
     faults      transient 503s on polling and reconnect GETs, for dry runs
+    recording   every request, answer and frame into a file (the upstream of a proxy check)
+    proxy_triggers  a late answer, a 429 or a 502 on demand, for a proxy check
     app         create_app: routes and thin handlers
     server      EmbeddedServer (background thread) and serve (foreground)
 """

@@ -34,6 +34,8 @@ from .hot_routes import ACTIVITIES_PATH, HotRoutes
 from .inbound import addressed_origin, receive_body
 from .live import ATTACHMENTS_PATH, PLACEHOLDER_PATH, PLACEHOLDER_PNG, LiveDirectLineService
 from .middleware import CORSMiddleware, ErrorGuard, LiveHeaders, deny_websocket
+from .proxy_triggers import ProxyTriggers
+from .recording import RecordingSink, UpstreamRecorder
 from .service import BASE_PATH, CONNECTOR_PATH, DirectLineService
 from .streaming import run_stream
 from .traffic import TrafficCounter
@@ -273,9 +275,14 @@ async def placeholder(request: Request) -> Response:
     return Response(PLACEHOLDER_PNG, media_type="image/png")
 
 
-def middleware_stack(config: ServerConfig, service: DirectLineService) -> list[Middleware]:
-    """The stack, outermost first (see middleware.py for why in this order)."""
+def middleware_stack(
+    config: ServerConfig, service: DirectLineService, recording: RecordingSink | None = None
+) -> list[Middleware]:
+    """The stack, outermost first (see middleware.py for why in this order); a recording
+    server records outermost (what really left) and answers its triggers inside CORS."""
     stack = [Middleware(CORSMiddleware)]
+    if recording is not None:
+        stack.append(Middleware(ProxyTriggers, render=service.error_response))
     if config.behave == "live":
         stack.insert(0, Middleware(LiveHeaders))
     if config.transient_error_rate > 0:
@@ -291,6 +298,8 @@ def middleware_stack(config: ServerConfig, service: DirectLineService) -> list[M
     stack.append(Middleware(HotRoutes, service=service))
     if config.traffic_file is not None:
         stack.insert(0, Middleware(TrafficCounter, path=config.traffic_file))
+    if recording is not None:
+        stack.insert(0, Middleware(UpstreamRecorder, sink=recording))
     return stack
 
 
@@ -305,6 +314,7 @@ def create_app(
     if service_class is None:
         service_class = LiveDirectLineService if config.behave == "live" else DirectLineService
     service = service_class(config)
+    recording = RecordingSink(config.recording_file) if config.recording_file else None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -312,10 +322,12 @@ def create_app(
             yield
         finally:
             await service.aclose()
+            if recording is not None:
+                recording.close()
 
     app = Starlette(
         routes=routes() + (live_routes() if config.behave == "live" else []),
-        middleware=middleware_stack(config, service),
+        middleware=middleware_stack(config, service, recording),
         exception_handlers={
             DirectLineError: on_direct_line_error,
             HTTPException: on_http_exception,
@@ -326,4 +338,5 @@ def create_app(
     app.router.default = not_found
     app.state.service = service
     app.state.config = config
+    app.state.recording = recording
     return app

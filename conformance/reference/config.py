@@ -71,6 +71,10 @@ class ServerConfig:
         same order fail the same way.
     traffic_file: when set, a JSON file kept up to date with what clients made the server do
         (requests, conversations, streams, activities: traffic.py), counted at the server.
+    recording_file: when set, the server is the recorded upstream of a proxy check: every
+        request, answer and stream frame is appended to this file (recording.py, credentials
+        fingerprinted), and sends can ask for a late answer, a 429 or a 502
+        (proxy_triggers.py).
     """
 
     secret: str
@@ -94,6 +98,7 @@ class ServerConfig:
     transient_error_rate: float = 0.0
     transient_seed: int = 0
     traffic_file: str | None = None
+    recording_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.behave not in _BEHAVIOURS:

@@ -1,10 +1,12 @@
 """Pure ASGI middleware: CORS for browser clients, and the last-resort error guard.
 
-Order in the stack (outermost first): Starlette's ServerErrorMiddleware, (`TrafficCounter` with
-a traffic file), (`LiveHeaders` under behave="live"), `CORSMiddleware`, (`TransientFaults` when
-enabled), `ErrorGuard`, `HotRoutes` (hot_routes.py: sends and polls answered without the
+Order in the stack (outermost first): Starlette's ServerErrorMiddleware, (`UpstreamRecorder`
+with a recording file), (`TrafficCounter` with a traffic file), (`LiveHeaders` under
+behave="live"), `CORSMiddleware`, (`ProxyTriggers` with a recording file), (`TransientFaults`
+when enabled), `ErrorGuard`, `HotRoutes` (hot_routes.py: sends and polls answered without the
 router), Starlette's ExceptionMiddleware, the router. So even the guard's 500 carries
-`Access-Control-Allow-Origin`, and no exception escapes as Starlette's plain-text 500.
+`Access-Control-Allow-Origin`, and no exception escapes as Starlette's plain-text 500; and the
+recorder, outermost, sees every request, the hot ones included.
 
 A refusal is rendered by the `render` function given (the service's `error_response`), so the
 live behaviour's error layout reaches these answers too.

@@ -232,6 +232,8 @@ def serve(
                 f"Transient errors: {percent:g}% of polling and reconnect GETs answer 503 once "
                 f"(seed {config.transient_seed})"
             )
+        if config.recording_file:
+            announce(f"Recording what reaches it into {config.recording_file}")
         server = uvicorn.Server(_uvicorn_config(create_app(config)))
         tune_collector()
         with contextlib.suppress(KeyboardInterrupt):
