@@ -37,6 +37,8 @@ from tests.proxies.broken import BROKEN, BrokenProxy, LeavesStreamUrl, Substitut
 from tests.proxies.faithful import Proxy
 from tests.proxies.harness import certify, free_port
 
+pytestmark = pytest.mark.integration
+
 PROXY_RULES = sorted(r.id for r in load_catalog() if r.area == "PROXY")
 #: The stand-in's timings: the embedded server's compressed ones, but the live service's hour-long
 #: tokens (the live profile waits out no token, and a shared lane must not see its token expire
