@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.integration]
 
 SECRET = "live-dry-run-secret"
 #: Of the polling and reconnect GETs, the fraction the stand-in answers 503 once.

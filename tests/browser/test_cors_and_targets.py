@@ -19,7 +19,7 @@ from .checks import CHECKS, WELCOME, run_check
 from .targets import serve_target
 
 #: Chromium and Web Chat: minutes; deselected unless -m browser (tox -e browser, CI).
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 CORS_REFUSAL = "Access-Control-Allow-Headers"
 

@@ -19,7 +19,7 @@ from .report import tour
 from .targets import Target, serve_target
 
 #: Chromium and Web Chat: minutes; deselected unless -m browser (tox -e browser, CI).
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 MODES = ["websocket", "polling"]
 FAILED_TO_CONNECT, ENDED = 4, 5
