@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import conformance
+from conformance.config.arguments import fraction, port_number, positive, positive_int
 from conformance.errors import ConfigError, KitError
 
 __all__ = ["main"]
@@ -104,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
-    serve.add_argument("--port", type=_port, default=3978, help="port (default 3978)")
+    serve.add_argument("--port", type=port_number, default=3978, help="port (default 3978)")
     serve.add_argument(
         "--secret",
         help="the Direct Line secret (default: $DIRECTLINE_SECRET, else a generated one, printed)",
@@ -118,19 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--stream-window",
-        type=_positive,
+        type=positive,
         metavar="SECONDS",
         help="how long a streamUrl may be connected to (default 60)",
     )
     serve.add_argument(
         "--token-lifetime",
-        type=_positive_int,
+        type=positive_int,
         metavar="SECONDS",
         help="how long a token lives (default 1800; 3600 with --behave live)",
     )
     serve.add_argument(
         "--bot-timeout",
-        type=_positive,
+        type=positive,
         metavar="SECONDS",
         help="how long a send waits for the bot before answering 504 (default 15)",
     )
@@ -143,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--transient-errors",
-        type=_fraction,
+        type=fraction,
         default=0.0,
         metavar="FRACTION",
         help="answer this fraction of polling and reconnect GETs with 503 ServiceError, once "
@@ -183,7 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
         "or of --profile. Put it behind an emulator, a proxy or an Azure bot registration.",
     )
     bot.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    bot.add_argument("--port", type=_port, default=3979, help="port (default 3979; 0: any free)")
+    bot.add_argument(
+        "--port", type=port_number, default=3979, help="port (default 3979; 0: any free)"
+    )
     bot.add_argument(
         "--allow-public", action="store_true", help="allow listening on a non-loopback address"
     )
@@ -194,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bot.add_argument(
         "--slow-seconds",
-        type=_positive,
+        type=positive,
         default=20.0,
         metavar="SECONDS",
         help="how long the slow trigger waits before the echo (default 20, above the hosted "
@@ -208,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bot.add_argument(
         "--reply-timeout",
-        type=_positive,
+        type=positive,
         default=10.0,
         metavar="SECONDS",
         help="longest wait for the channel to take one reply (default 10)",
@@ -236,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bot.add_argument(
         "--parent",
-        type=_positive_int,
+        type=positive_int,
         metavar="PID",
         help="stop when the process PID, which started the bot, ends (for test harnesses)",
     )
@@ -599,46 +602,6 @@ def _split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
         index = argv.index("--")
         return argv[:index], argv[index + 1 :]
     return argv, []
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a fraction from 0 to 1")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
-    return value
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,7 +15,6 @@ Without ``--upstream`` the kit serves the upstream itself (conformance.certify.u
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import os
 import secrets
@@ -28,8 +27,9 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from conformance.config.arguments import port_number
+from conformance.config.target import is_loopback_url
 from conformance.errors import ConfigError
 
 __all__ = ["add_parser", "certify"]
@@ -82,7 +82,7 @@ def add_parser(
     )
     parser.add_argument(
         "--upstream-port",
-        type=_port,
+        type=port_number,
         default=None,
         metavar="PORT",
         help=f"without --upstream: where the kit's upstream listens on 127.0.0.1 (default "
@@ -329,7 +329,7 @@ def _run_flags(
             v is not None
             for v in (limits.requests_per_second, limits.conversations, limits.requests)
         )
-        level = "live" if limited or not _loopback(options.target) else "ci"
+        level = "live" if limited or not is_loopback_url(options.target) else "ci"
     args += ["--fuzz", level]
     if level == "live":
         seed = settings.get("seed")
@@ -373,19 +373,6 @@ def _load(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and not validate_report(data) else None
 
 
-def _loopback(url: str) -> bool:
-    try:
-        host = urlsplit(url).hostname or ""
-    except ValueError:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _public(url: str) -> str:
     from conformance.reports.json import public_url
 
@@ -394,13 +381,3 @@ def _public(url: str) -> str:
 
 def _say(line: str, *, error: bool = False) -> None:
     print(line, file=sys.stderr if error else sys.stdout, flush=True)
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
-    return value

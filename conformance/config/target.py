@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -14,6 +15,7 @@ __all__ = [
     "REAL_TIMINGS",
     "Target",
     "effective_profile",
+    "is_loopback_url",
     "normalise_target_url",
 ]
 
@@ -52,6 +54,21 @@ class Target:
     def display_url(self) -> str:
         """The base URL without user info or query (safe to print)."""
         return self.base_url
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether the URL names this machine (localhost or a loopback address): a target we may
+    drive hard, not a shared service."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def normalise_target_url(url: str) -> str:

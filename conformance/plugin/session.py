@@ -14,14 +14,12 @@ workers.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import secrets as secrets_module
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -29,7 +27,12 @@ from conformance.catalog import Catalog, load_catalog
 from conformance.config.expectations import Expectations, load_expectations
 from conformance.config.profile import Profile, companion_expectations
 from conformance.config.settings import SETTINGS, Resolved, resolve
-from conformance.config.target import Target, effective_profile, normalise_target_url
+from conformance.config.target import (
+    Target,
+    effective_profile,
+    is_loopback_url,
+    normalise_target_url,
+)
 from conformance.errors import ConfigError, HarnessError
 from conformance.evidence import Recorder, Redactor
 from conformance.plugin.lanes import Lane, lane_lifetime, parse_start
@@ -189,7 +192,7 @@ class RunSession:
                 v is not None
                 for v in (limits.requests_per_second, limits.conversations, limits.requests)
             )
-            loopback = self.embedded or _is_loopback(str(self.settings.get("target")))
+            loopback = self.embedded or is_loopback_url(str(self.settings.get("target")))
             level = "live" if limited or not loopback else "ci"
         if level == "ci":
             return level, None
@@ -368,20 +371,6 @@ class RunSession:
         if self.plan is not None:
             lines += self.plan.lines(profile, self.deadline_seconds)
         return lines
-
-
-def _is_loopback(base_url: str) -> bool:
-    """Whether the target runs on this machine (not a shared live service)."""
-    try:
-        host = urlsplit(base_url).hostname or ""
-    except ValueError:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def session_of(config: pytest.Config) -> RunSession:

@@ -29,6 +29,7 @@ __all__ = [
     "redact_strings",
     "report_schema",
     "validate_report",
+    "write_files",
     "write_reports",
 ]
 
@@ -122,6 +123,11 @@ def write_reports(directory: str | Path, record: RunRecord, redactor: Redactor) 
         "report.html": render_html(report),
         "junit.xml": render_junit(report),
     }
+    return write_files(folder, files)
+
+
+def write_files(folder: Path, files: dict[str, str]) -> list[Path]:
+    """Write each report file into ``folder`` (made already); their paths, in order."""
     paths = []
     for name, text in files.items():
         path = folder / name

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from typing import Any
 
 from conformance.verdicts import Verdict
 
-__all__ = ["render_junit"]
+__all__ = ["render_junit", "suite_document", "xml_text"]
 
 # characters XML 1.0 cannot hold at all (a binary body in a transcript)
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -38,26 +39,26 @@ def render_junit(report: dict[str, Any]) -> str:
         ("python", report["python"]),
         ("conclusion", report["conclusion"]),
     ):
-        ET.SubElement(properties, "property", name=name, value=_clean(str(value)))
+        ET.SubElement(properties, "property", name=name, value=xml_text(str(value)))
     for r in rows:
         own = [tests[n] for n in r["tests"] if n in tests]
         case = ET.SubElement(
             suite,
             "testcase",
             classname=r["area"],
-            name=_clean(f"{r['id']} {r['title']}"),
+            name=xml_text(f"{r['id']} {r['title']}"),
             time=f"{sum(t['duration'] for t in own):.3f}",
         )
         props = ET.SubElement(case, "properties")
         ET.SubElement(props, "property", name="level", value=r["level"])
         ET.SubElement(props, "property", name="verdict", value=r["verdict"])
-        verdict, reason = Verdict(r["verdict"]), _clean(r["reason"])
+        verdict, reason = Verdict(r["verdict"]), xml_text(r["reason"])
         if r.get("informational") and verdict is not Verdict.PASS:
             counts["skipped"] += 1
             ET.SubElement(
                 case,
                 "skipped",
-                message=_clean(f"informational (never fails the run): {verdict}: {reason}"),
+                message=xml_text(f"informational (never fails the run): {verdict}: {reason}"),
             )
         elif verdict in (Verdict.FAIL, Verdict.UNEXPECTED_PASS):
             counts["failures"] += 1
@@ -76,7 +77,14 @@ def render_junit(report: dict[str, Any]) -> str:
         elif verdict in (Verdict.NOT_APPLICABLE, Verdict.NOT_TESTED):
             counts["skipped"] += 1
             ET.SubElement(case, "skipped", message=f"{verdict}: {reason}")
-    suite.set("tests", str(len(rows)))
+    return suite_document(suite, len(rows), counts, report)
+
+
+def suite_document(
+    suite: ET.Element, tests: int, counts: Mapping[str, int], report: Mapping[str, Any]
+) -> str:
+    """The JUnit document of one filled testsuite: its counts, time and timestamp set."""
+    suite.set("tests", str(tests))
     for key, value in counts.items():
         suite.set(key, str(value))
     suite.set("time", f"{float(report.get('duration', 0)):.3f}")
@@ -94,8 +102,10 @@ def _evidence(tests: list[dict[str, Any]], outcome: str) -> str:
         for t in tests
         if t["outcome"] == outcome
     ]
-    return _clean("\n\n".join(texts))
+    return xml_text("\n\n".join(texts))
 
 
-def _clean(text: str) -> str:
+def xml_text(text: str) -> str:
+    """``text`` with the characters XML 1.0 cannot hold replaced (a target's bytes end up in
+    reasons and evidence)."""
     return _INVALID_XML.sub("\ufffd", text)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import conformance
-from conformance.reports.json import public_url
+from conformance.reports.json import public_url, write_files
 from conformance.reports.proxy_combine import TwoSided
 
 __all__ = [
@@ -169,12 +169,7 @@ def write_proxy_reports(directory: str | Path, report: Mapping[str, Any]) -> lis
         "report.html": render_proxy_html(report),
         "junit.xml": render_proxy_junit(report),
     }
-    paths = []
-    for name, text in files.items():
-        path = folder / name
-        path.write_text(text, encoding="utf-8")
-        paths.append(path)
-    return paths
+    return write_files(folder, files)
 
 
 def _iso(timestamp: float) -> str:

@@ -10,14 +10,13 @@ unjudged, else <skipped>; ``inherited`` -> <skipped> "inherited: ..." (the upstr
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["render_proxy_junit"]
+from conformance.reports.junit import suite_document, xml_text
 
-_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+__all__ = ["render_proxy_junit"]
 
 
 def render_proxy_junit(report: Mapping[str, Any]) -> str:
@@ -34,20 +33,20 @@ def render_proxy_junit(report: Mapping[str, Any]) -> str:
         ("kit_version", report["kit_version"]),
         ("conclusion", report["conclusion"]),
     ):
-        ET.SubElement(properties, "property", name=name, value=_clean(str(value)))
+        ET.SubElement(properties, "property", name=name, value=xml_text(str(value)))
     for r in report["requirements"]:
         case = ET.SubElement(
-            suite, "testcase", classname=r["area"], name=_clean(f"{r['id']} {r['title']}")
+            suite, "testcase", classname=r["area"], name=xml_text(f"{r['id']} {r['title']}")
         )
         props = ET.SubElement(case, "properties")
         for name in ("level", "upstream", "proxy", "standing"):
             ET.SubElement(props, "property", name=name, value=str(r[name]))
-        standing, reason = r["standing"], _clean(r["reason"])
+        standing, reason = r["standing"], xml_text(r["reason"])
         counted = r["level"] in fail_levels and not r.get("informational")
         if standing == "broken-by-proxy" and counted and r["proxy"] == "fail":
             counts["failures"] += 1
             element = ET.SubElement(case, "failure", message=reason or standing, type=standing)
-            element.text = _clean(r.get("proxy_reason") or reason)
+            element.text = xml_text(r.get("proxy_reason") or reason)
         elif standing == "broken-by-proxy":
             counts["skipped"] += 1
             ET.SubElement(case, "skipped", message=f"broken by the proxy (does not fail): {reason}")
@@ -60,16 +59,4 @@ def render_proxy_junit(report: Mapping[str, Any]) -> str:
         elif standing == "inherited":
             counts["skipped"] += 1
             ET.SubElement(case, "skipped", message=f"inherited: {reason}")
-    suite.set("tests", str(len(report["requirements"])))
-    for key, value in counts.items():
-        suite.set(key, str(value))
-    suite.set("time", f"{float(report.get('duration', 0)):.3f}")
-    suite.set("timestamp", report["started"].rstrip("Z"))
-    root = ET.Element("testsuites")
-    root.append(suite)
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
-
-
-def _clean(text: str) -> str:
-    return _INVALID_XML.sub("\ufffd", text)
+    return suite_document(suite, len(report["requirements"]), counts, report)
