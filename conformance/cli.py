@@ -356,6 +356,12 @@ def pytest_args(options: argparse.Namespace, extra: Sequence[str]) -> list[str]:
     args += ["-c", os.devnull, "--rootdir", os.getcwd(), "-r", "fE"]
     # the kit is imported before pytest starts, so pytest cannot rewrite its asserts: harmless
     args += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    # The suite judges with its own checks (conformance.suite.expect), never a bare assert, so
+    # rewriting asserts buys nothing; it costs each worker a parse and compile of every module
+    # of every installed pytest plugin (~190, over 1 s of CPU where no .pyc can be cached).
+    # Schemathesis's plugin (a dev dependency) acts only on its own tests and costs each
+    # worker 0.6 s to import. Arguments after -- come later and win.
+    args += ["--assert=plain", "-p", "no:schemathesis"]
     for item in SETTINGS:
         value = getattr(options, item.name, None) if item.flag else None
         if value is None or value is False:

@@ -33,7 +33,7 @@ import httpx
 
 from conformance.client.limits import Meter, RunGovernor
 from conformance.client.multipart import multipart_body, quote_filename
-from conformance.client.stream import StreamConnection, StreamOpener
+from conformance.client.stream import StreamConnection, StreamOpener, tls_context
 from conformance.client.wire import (
     CASE_HEADER,
     NOBODY,
@@ -127,7 +127,7 @@ class DirectLineClient:
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,
             trust_env=False,
-            verify=verify,
+            verify=tls_context(verify),  # one per process, not a CA bundle read per client
         )
 
     # --- lifecycle ---------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from conformance.errors import (
 )
 from conformance.evidence import Exchange, Recorder, Redactor, StreamEvent
 
-__all__ = ["STREAM_SHAPE_RULE", "StreamConnection", "StreamOpener"]
+__all__ = ["STREAM_SHAPE_RULE", "StreamConnection", "StreamOpener", "tls_context"]
 
 #: Close handshake timeout of a stream, seconds.
 STREAM_CLOSE_TIMEOUT: Final = 2.0
@@ -135,7 +135,7 @@ class StreamOpener:
         remaining = max(0.001, timeout - (time.perf_counter() - t0))
         kwargs: dict[str, Any] = dict(_ws_connect_extra())
         if ws_uri.secure:
-            kwargs["ssl"] = _ssl_context(self.verify)
+            kwargs["ssl"] = tls_context(self.verify)
         try:
             connection = connect(
                 url,
@@ -403,7 +403,10 @@ def _ws_user_agent() -> str:
     return f"{USER_AGENT} websockets/{version}"
 
 
-def _ssl_context(verify: bool) -> ssl.SSLContext:
+@functools.cache
+def tls_context(verify: bool) -> ssl.SSLContext:
+    """The process's one TLS context per ``verify``: loading the CA bundle costs ~30 ms of CPU,
+    and a run makes a client per test and per Hypothesis example (a context is thread-safe)."""
     context = ssl.create_default_context()
     if not verify:
         context.check_hostname = False
