@@ -110,9 +110,11 @@ class DirectLinePlugin(RunSession):
     # -- the run folder (pytest-xdist) -------------------------------------------------------
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: WorkerController) -> None:
-        """Give each pytest-xdist worker the run's folder and start time."""
+        """Give each pytest-xdist worker the run's folder, start time and embedded server."""
         node.workerinput["dl_run_dir"] = str(self.run_folder())
         node.workerinput["dl_started"] = repr(self.started)
+        if self._conformance_options_given():
+            self.share_embedded(node.workerinput)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self._own_folder and self._run_folder is not None:

@@ -226,13 +226,36 @@ class RunSession:
             self._target = self._guard(self._start_embedded if self.embedded else self._connect)
         return self._target
 
+    def share_embedded(self, workerinput: dict[str, object]) -> None:
+        """In a pytest-xdist controller of an embedded run: start the one reference server
+        (here, where the loop that feeds the workers leaves a core's worth of time idle) and
+        hand its address to a worker. One server instead of one per worker: no worker pays
+        for importing and starting it, nor shares its interpreter with it."""
+        if not self.embedded:
+            return
+        target = self.ensure_target()
+        workerinput["dl_embedded_url"] = target.base_url
+        workerinput["dl_embedded_secret"] = target.secret
+
     def stop_server(self) -> None:
         """Stop the embedded reference server, if this process started one."""
         if self._server is not None:
-            self._server.stop()
+            # the run is over: no client is left to wait for
+            self._server.stop(drain=False)
             self._server = None
 
     def _start_embedded(self) -> Target:
+        worker = getattr(self.config, "workerinput", None)
+        if worker and worker.get("dl_embedded_url"):
+            # the controller serves every worker (see share_embedded): no server of our own
+            secret = str(worker["dl_embedded_secret"])
+            self.redactor.add_secret(secret, env_var=self.settings["secret_env"])
+            return Target(
+                base_url=str(worker["dl_embedded_url"]),
+                secret=secret,
+                profile=self.profile,
+                embedded=True,
+            )
         # the server (starlette, uvicorn) is imported only by a run that uses it
         from conformance.reference.config import ServerConfig
         from conformance.reference.server import EmbeddedServer

@@ -163,12 +163,16 @@ class EmbeddedServer:
         finally:
             sock.close()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop serving (idempotent); open sockets are closed, pending work cancelled."""
+    def stop(self, timeout: float = 10.0, *, drain: bool = True) -> None:
+        """Stop serving (idempotent); open sockets are closed, pending work cancelled.
+
+        ``drain``: first let open connections and running tasks finish (up to uvicorn's
+        graceful timeout, 2 s); False when no client is left to answer (the end of a run)."""
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
         server.should_exit = True
+        server.force_exit = not drain
         thread.join(timeout)
         if thread.is_alive():
             server.force_exit = True
