@@ -10,11 +10,25 @@ pytest-xdist's own ``--dist loadgroup`` puts the group into the test's node id, 
 this kit runs on no longer lets it do; so the workers write each test's group to the run folder
 (``groups.json``) as they collect, and this scheduler reads it. Tests without a group are units
 of their own, in collection order (timing tests first: the plugin collects them first).
+
+Two departures from pytest-xdist's own load scheduling, both so a run lasts about its longest
+wait and no more:
+
+- **Work starts with the first worker.** pytest-xdist waits until every worker has collected;
+  on a machine with fewer cores than workers that is seconds, every worker importing the kit at
+  once. Every worker collects the same suite (each later collection is still checked against
+  the first), so the first worker to be ready starts the first timing test at once.
+- **Only the lightest test waits behind a timing test.** A pytest-xdist worker runs a test once
+  it knows the next one (or is told to stop), so a worker must hold two units; behind a 10 s wait
+  the second starts 10 s late and could end the run after the wait. Behind a timing test goes
+  the one-test unit the plan says sends least (a not-applicable test sends nothing), and the
+  worker gets more work when the timing test ends.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +41,25 @@ __all__ = ["GROUPS_FILE", "GroupScheduling", "group_lanes", "schedule_timing_tes
 
 #: The file of the run folder mapping a node id to its group.
 GROUPS_FILE = "groups.json"
+#: The group name of a timing test starts so (one group per timing test).
+TIMING_GROUP = "timing:"
 
 
 class GroupScheduling(LoadScopeScheduling):
     """Load scheduling by work units: a group's tests are one unit, every other test its own."""
 
-    def __init__(self, config: Any, log: Any, groups_file: Path) -> None:
+    def __init__(
+        self,
+        config: Any,
+        log: Any,
+        groups_file: Path,
+        weight: Callable[[str], float] | None = None,
+    ) -> None:
         super().__init__(config, log)
+        #: The run's collection: the first worker's (pytest-xdist's own attribute, typed here).
+        self.collection: list[str] | None = None
+        #: How much a test sends, as the plan counts it (the lightest goes behind a wait).
+        self._weight = weight or (lambda nodeid: 0.0)
         # keep collection order (timing tests first), not the largest units first
         config.option.loadscopereorder = False
         self._groups_file = groups_file
@@ -44,9 +70,49 @@ class GroupScheduling(LoadScopeScheduling):
         """Send no test at all (the target failed the preflight): the run ends at once."""
         self._cancelled = True
 
+    @property
+    def collection_is_completed(self) -> bool:
+        """True once one worker has collected: work starts with the first worker ready."""
+        return bool(self.registered_collections)
+
     def schedule(self) -> None:
-        if not self._cancelled:
-            super().schedule()
+        """Called when a worker has collected: the first time, the work units are made from
+        its collection; each time, every worker that has collected gets work."""
+        if self._cancelled:
+            return
+        if self.collection is None:
+            self.collection = list(next(iter(self.registered_collections.values())))
+            for nodeid in self.collection:
+                self.workqueue.setdefault(self._split_scope(nodeid), {})[nodeid] = False
+        for node in self.nodes:
+            self._reschedule(node)
+            self._reschedule(node)  # two units to start with, as pytest-xdist does
+
+    def _reschedule(self, node: Any) -> None:
+        if node not in self.registered_collections:
+            return  # still collecting: it gets work once it has
+        assigned = self.assigned_work[node]
+        waiting = any(
+            scope.startswith(TIMING_GROUP) and not all(unit.values())
+            for scope, unit in assigned.items()
+        )
+        if waiting:
+            if self._pending_of(assigned) >= 2 or node.shutting_down:
+                return  # the timing test has the one unit it needs behind it
+            lightest = self._lightest_unit()
+            if lightest is None:
+                return  # it is stopped when its timing test ends, like any idle worker
+            self.workqueue.move_to_end(lightest, last=False)
+        super()._reschedule(node)
+
+    def _lightest_unit(self) -> str | None:
+        """The queued one-test unit (not a timing test) the plan says sends least."""
+        single = [
+            (self._weight(next(iter(unit))), index, scope)
+            for index, (scope, unit) in enumerate(self.workqueue.items())
+            if len(unit) == 1 and not scope.startswith(TIMING_GROUP)
+        ]
+        return min(single)[2] if single else None
 
     def _split_scope(self, nodeid: str) -> str:
         if self._groups is None and self._groups_file.is_file():
@@ -75,5 +141,5 @@ def schedule_timing_tests_first(items: list[pytest.Item]) -> None:
     """
     slow = [item for item in items if item.get_closest_marker("slow")]
     for item in slow:
-        item.add_marker(pytest.mark.xdist_group(name=f"timing:{item.nodeid}"))
+        item.add_marker(pytest.mark.xdist_group(name=f"{TIMING_GROUP}{item.nodeid}"))
     items[:] = slow + [item for item in items if not item.get_closest_marker("slow")]
