@@ -116,6 +116,7 @@ class DirectLinePlugin(RunSession):
         node.workerinput["dl_run_dir"] = str(self.run_folder())
         node.workerinput["dl_started"] = repr(self.started)
         if self._conformance_options_given():
+            self.check_catalog_for(node.workerinput)
             self.share_embedded(node.workerinput)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:

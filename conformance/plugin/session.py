@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conformance.catalog import Catalog, load_catalog
+from conformance.catalog import Catalog, CatalogError, load_catalog
 from conformance.config.expectations import Expectations, load_expectations
 from conformance.config.profile import Profile, companion_expectations
 from conformance.config.settings import SETTINGS, Resolved, resolve
@@ -98,8 +98,19 @@ class RunSession:
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            self._catalog = self._guard(load_catalog)
+            worker = getattr(self.config, "workerinput", None)
+            checked = bool(worker and worker.get("dl_catalog_checked"))
+            self._catalog = self._guard(lambda: load_catalog(schema_checked=checked))
         return self._catalog
+
+    def check_catalog_for(self, workerinput: dict[str, object]) -> None:
+        """In a pytest-xdist controller: check the packaged catalog once here, so no worker
+        checks it again (a catalog that fails is left for the workers to report)."""
+        try:
+            load_catalog()
+        except CatalogError:
+            return
+        workerinput["dl_catalog_checked"] = True
 
     @property
     def embedded(self) -> bool:
