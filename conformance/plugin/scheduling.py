@@ -9,7 +9,8 @@ overlap and a run lasts about its longest wait.
 pytest-xdist's own ``--dist loadgroup`` puts the group into the test's node id, which the pytest
 this kit runs on no longer lets it do; so the workers write each test's group to the run folder
 (``groups.json``) as they collect, and this scheduler reads it. Tests without a group are units
-of their own, in collection order (timing tests first: the plugin collects them first).
+of their own. The timing units go first, in collection order; then the others, those the plan
+says send most first (a long unit started last would end the run after the waits).
 
 Two departures from pytest-xdist's own load scheduling, both so a run lasts about its longest
 wait and no more:
@@ -82,8 +83,13 @@ class GroupScheduling(LoadScopeScheduling):
             return
         if self.collection is None:
             self.collection = list(next(iter(self.registered_collections.values())))
+            units: dict[str, dict[str, bool]] = {}
             for nodeid in self.collection:
-                self.workqueue.setdefault(self._split_scope(nodeid), {})[nodeid] = False
+                units.setdefault(self._split_scope(nodeid), {})[nodeid] = False
+            # timing tests first, then the heaviest units: a long one started last would
+            # end the run after the waits (sorted() keeps collection order among equals)
+            for scope in sorted(units, key=lambda scope: self._order(scope, units[scope])):
+                self.workqueue[scope] = units[scope]
         for node in self.nodes:
             self._reschedule(node)
             self._reschedule(node)  # two units to start with, as pytest-xdist does
@@ -104,6 +110,12 @@ class GroupScheduling(LoadScopeScheduling):
                 return  # it is stopped when its timing test ends, like any idle worker
             self.workqueue.move_to_end(lightest, last=False)
         super()._reschedule(node)
+
+    def _order(self, scope: str, unit: dict[str, bool]) -> tuple[int, float]:
+        """Timing units first (in collection order), then the others, most sent first."""
+        if scope.startswith(TIMING_GROUP):
+            return (0, 0.0)
+        return (1, -sum(self._weight(nodeid) for nodeid in unit))
 
     def _lightest_unit(self) -> str | None:
         """The queued one-test unit (not a timing test) the plan says sends least."""
