@@ -32,7 +32,7 @@ from conformance.errors import (
 )
 from conformance.evidence import Exchange, Recorder, Redactor, StreamEvent
 
-__all__ = ["STREAM_SHAPE_RULE", "StreamConnection", "StreamOpener", "tls_context"]
+__all__ = ["STREAM_SHAPE_RULE", "StreamConnection", "StreamOpener"]
 
 #: Close handshake timeout of a stream, seconds.
 STREAM_CLOSE_TIMEOUT: Final = 2.0
@@ -135,7 +135,7 @@ class StreamOpener:
         remaining = max(0.001, timeout - (time.perf_counter() - t0))
         kwargs: dict[str, Any] = dict(_ws_connect_extra())
         if ws_uri.secure:
-            kwargs["ssl"] = tls_context(self.verify)
+            kwargs["ssl"] = _ssl_context(self.verify)
         try:
             connection = connect(
                 url,
@@ -404,9 +404,9 @@ def _ws_user_agent() -> str:
 
 
 @functools.cache
-def tls_context(verify: bool) -> ssl.SSLContext:
-    """The process's one TLS context per ``verify``: loading the CA bundle costs ~30 ms of CPU,
-    and a run makes a client per test and per Hypothesis example (a context is thread-safe)."""
+def _ssl_context(verify: bool) -> ssl.SSLContext:
+    """One per process and ``verify``: loading the CA certificates costs ~30 ms of CPU, and a
+    run opens streams in most tests (an SSL context may be shared)."""
     context = ssl.create_default_context()
     if not verify:
         context.check_hostname = False
