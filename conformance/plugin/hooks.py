@@ -364,6 +364,13 @@ class DirectLinePlugin(RunSession):
         )
 
     # -- the end of the run ---------------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True, specname="pytest_sessionfinish")
+    def pytest_sessionfinish_first(self) -> None:
+        """In a pytest-xdist controller every test has ended (it runs no fixtures of its own):
+        the server it shares with its workers stops while they exit."""
+        if self.distributed and not self.is_worker:
+            self.ask_server_to_stop()
+
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.stop_server()

@@ -248,6 +248,12 @@ class RunSession:
         workerinput["dl_embedded_url"] = target.base_url
         workerinput["dl_embedded_secret"] = target.secret
 
+    def ask_server_to_stop(self) -> None:
+        """Ask the embedded server to stop without waiting: :meth:`stop_server` waits later,
+        and meanwhile its shutdown overlaps the workers' exit."""
+        if self._server is not None:
+            self._server.stop(drain=False, wait=False)
+
     def stop_server(self) -> None:
         """Stop the embedded reference server, if this process started one."""
         if self._server is not None:
