@@ -102,8 +102,6 @@ class DirectLinePlugin(RunSession):
         self.plan_problems: list[str] = []
         #: The pytest-xdist scheduler of a distributed run (the controller's).
         self._scheduler: GroupScheduling | None = None
-        #: Requests per test, from the plan (for the scheduler), computed once.
-        self._sends: dict[str, int] | None = None
         #: The report files written at the end of the run (--dl-report-dir), for the summary.
         self.report_paths: list[Path] = []
         #: Why the reports could not be written ("" when they were, or none were asked for).
@@ -168,18 +166,8 @@ class DirectLinePlugin(RunSession):
             return None
         if not self._conformance_options_given():
             return None
-        self._scheduler = GroupScheduling(
-            config, log, self.run_folder() / GROUPS_FILE, weight=self._planned_sends
-        )
+        self._scheduler = GroupScheduling(config, log, self.run_folder() / GROUPS_FILE)
         return self._scheduler
-
-    def _planned_sends(self, nodeid: str) -> float:
-        """Requests a test sends at most, as the plan counts them (0 when unknown)."""
-        if self.plan is None:
-            return 0.0
-        if self._sends is None:
-            self._sends = self.plan.requests_by_test()
-        return float(self._sends.get(nodeid, 0))
 
     @pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
     def pytest_collection_modifyitems_plan(

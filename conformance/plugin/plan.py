@@ -101,15 +101,6 @@ class Plan:
         total = self.total
         return total.requests + total.waits * self.polls_per_wait + total.pagings * HISTORY_PAGES
 
-    def requests_by_test(self) -> dict[str, int]:
-        """Requests each applicable test sends at most (polls and pages included)."""
-        return {
-            t.nodeid: t.cost.requests
-            + t.cost.waits * self.polls_per_wait
-            + t.cost.pagings * HISTORY_PAGES
-            for t in self.applicable
-        }
-
     @property
     def longest_wait(self) -> float:
         return max((t.wait for t in self.applicable), default=0.0)

@@ -9,27 +9,18 @@ overlap and a run lasts about its longest wait.
 pytest-xdist's own ``--dist loadgroup`` puts the group into the test's node id, which the pytest
 this kit runs on no longer lets it do; so the workers write each test's group to the run folder
 (``groups.json``) as they collect, and this scheduler reads it. Tests without a group are units
-of their own. The timing units go first, in collection order; then the others, those the plan
-says send most first (a long unit started last would end the run after the waits).
+of their own, in collection order (timing tests first: the plugin collects them first).
 
-Two departures from pytest-xdist's own load scheduling, both so a run lasts about its longest
-wait and no more:
-
-- **Work starts with the first worker.** pytest-xdist waits until every worker has collected;
-  on a machine with fewer cores than workers that is seconds, every worker importing the kit at
-  once. Every worker collects the same suite (each later collection is still checked against
-  the first), so the first worker to be ready starts the first timing test at once.
-- **Only the lightest test waits behind a timing test.** A pytest-xdist worker runs a test once
-  it knows the next one (or is told to stop), so a worker must hold two units; behind a 10 s wait
-  the second starts 10 s late and could end the run after the wait. Behind a timing test goes
-  the one-test unit the plan says sends least (a not-applicable test sends nothing), and the
-  worker gets more work when the timing test ends.
+One departure from pytest-xdist's own load scheduling, so a run lasts about its longest wait
+and no more: **work starts with the first worker.** pytest-xdist waits until every worker has
+collected; on a machine with fewer cores than workers that is seconds, every worker importing
+the kit at once. Every worker collects the same suite (each later collection is still checked
+against the first), so the first worker to be ready starts the first timing test at once.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,18 +40,10 @@ TIMING_GROUP = "timing:"
 class GroupScheduling(LoadScopeScheduling):
     """Load scheduling by work units: a group's tests are one unit, every other test its own."""
 
-    def __init__(
-        self,
-        config: Any,
-        log: Any,
-        groups_file: Path,
-        weight: Callable[[str], float] | None = None,
-    ) -> None:
+    def __init__(self, config: Any, log: Any, groups_file: Path) -> None:
         super().__init__(config, log)
         #: The run's collection: the first worker's (pytest-xdist's own attribute, typed here).
         self.collection: list[str] | None = None
-        #: How much a test sends, as the plan counts it (the lightest goes behind a wait).
-        self._weight = weight or (lambda nodeid: 0.0)
         # keep collection order (timing tests first), not the largest units first
         config.option.loadscopereorder = False
         self._groups_file = groups_file
@@ -78,53 +61,22 @@ class GroupScheduling(LoadScopeScheduling):
 
     def schedule(self) -> None:
         """Called when a worker has collected: the first time, the work units are made from
-        its collection; each time, every worker that has collected gets work."""
+        its collection; each time, every collected worker without work gets its first two
+        units, as pytest-xdist gives them (a worker runs a test once it knows the next)."""
         if self._cancelled:
             return
         if self.collection is None:
             self.collection = list(next(iter(self.registered_collections.values())))
-            units: dict[str, dict[str, bool]] = {}
             for nodeid in self.collection:
-                units.setdefault(self._split_scope(nodeid), {})[nodeid] = False
-            # timing tests first, then the heaviest units: a long one started last would
-            # end the run after the waits (sorted() keeps collection order among equals)
-            for scope in sorted(units, key=lambda scope: self._order(scope, units[scope])):
-                self.workqueue[scope] = units[scope]
+                self.workqueue.setdefault(self._split_scope(nodeid), {})[nodeid] = False
         for node in self.nodes:
-            self._reschedule(node)
-            self._reschedule(node)  # two units to start with, as pytest-xdist does
+            if node in self.registered_collections and not self.assigned_work[node]:
+                self._reschedule(node)
+                self._reschedule(node)
 
     def _reschedule(self, node: Any) -> None:
-        if node not in self.registered_collections:
-            return  # still collecting: it gets work once it has
-        assigned = self.assigned_work[node]
-        waiting = any(
-            scope.startswith(TIMING_GROUP) and not all(unit.values())
-            for scope, unit in assigned.items()
-        )
-        if waiting:
-            if self._pending_of(assigned) >= 2 or node.shutting_down:
-                return  # the timing test has the one unit it needs behind it
-            lightest = self._lightest_unit()
-            if lightest is None:
-                return  # it is stopped when its timing test ends, like any idle worker
-            self.workqueue.move_to_end(lightest, last=False)
-        super()._reschedule(node)
-
-    def _order(self, scope: str, unit: dict[str, bool]) -> tuple[int, float]:
-        """Timing units first (in collection order), then the others, most sent first."""
-        if scope.startswith(TIMING_GROUP):
-            return (0, 0.0)
-        return (1, -sum(self._weight(nodeid) for nodeid in unit))
-
-    def _lightest_unit(self) -> str | None:
-        """The queued one-test unit (not a timing test) the plan says sends least."""
-        single = [
-            (self._weight(next(iter(unit))), index, scope)
-            for index, (scope, unit) in enumerate(self.workqueue.items())
-            if len(unit) == 1 and not scope.startswith(TIMING_GROUP)
-        ]
-        return min(single)[2] if single else None
+        if node in self.registered_collections:  # a worker still collecting gets work later
+            super()._reschedule(node)
 
     def _split_scope(self, nodeid: str) -> str:
         if self._groups is None and self._groups_file.is_file():
