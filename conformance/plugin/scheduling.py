@@ -16,6 +16,8 @@ and no more: **work starts with the first worker.** pytest-xdist waits until eve
 collected; on a machine with fewer cores than workers that is seconds, every worker importing
 the kit at once. Every worker collects the same suite (each later collection is still checked
 against the first), so the first worker to be ready starts the first timing test at once.
+Behind a timing test (a worker holds two units) goes the first unit that is no timing test,
+never the next timing test, whose wait would then start a wait late.
 """
 
 from __future__ import annotations
@@ -75,8 +77,31 @@ class GroupScheduling(LoadScopeScheduling):
                 self._reschedule(node)
 
     def _reschedule(self, node: Any) -> None:
-        if node in self.registered_collections:  # a worker still collecting gets work later
+        if node not in self.registered_collections:
+            return  # still collecting: it gets work once it has
+        assigned = self.assigned_work[node]
+        waiting = any(
+            scope.startswith(TIMING_GROUP) and not all(unit.values())
+            for scope, unit in assigned.items()
+        )
+        if not waiting:
             super()._reschedule(node)
+        elif self._pending_of(assigned) < 2:
+            # A worker runs a test once it knows the next one, so a timing test needs a unit
+            # behind it; never another timing test (its wait would start a wait late): the
+            # first other unit in the queue, as pytest-xdist would give once all had one.
+            follower = next((s for s in self.workqueue if not s.startswith(TIMING_GROUP)), None)
+            if follower is not None:
+                self.workqueue.move_to_end(follower, last=False)
+                super()._reschedule(node)
+            elif not self.workqueue:
+                super()._reschedule(node)  # no more work: it is told to finish
+            # else only timing tests are left: they go to other workers, and this one is
+            # told to finish (so it runs its test) once the queue is empty, below
+        if not self.workqueue:
+            for other in self.nodes:
+                if other in self.registered_collections and not other.shutting_down:
+                    other.shutdown()
 
     def _split_scope(self, nodeid: str) -> str:
         if self._groups is None and self._groups_file.is_file():
