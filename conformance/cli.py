@@ -8,6 +8,7 @@ on stderr naming what is wrong, never a traceback.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import io
 import json
@@ -25,10 +26,11 @@ __all__ = ["main"]
 
 PROG = "directline-conformance"
 EXIT_USAGE = 2
-DEFAULT_WORKERS = "8"
 SMALL_SELECTION = 30
 """A `-k` selection of at most this many tests, none `slow`, runs in one process: starting
-8 xdist workers costs more than such a selection takes (see benchmarks/suite_wall.py)."""
+xdist workers costs more than such a selection takes (see benchmarks/suite_wall.py)."""
+MAX_WORKERS = 32
+"""The most workers the default picks, however many cores and timing tests there are."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,9 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-n",
         metavar="WORKERS",
         default=None,
-        help="parallel pytest-xdist workers (default 8, so the protocol's timing waits overlap "
-        "and a run lasts about its longest wait; with -k selecting at most "
-        f"{SMALL_SELECTION} tests and none of the slow ones, one process; 0: one process)",
+        help="parallel pytest-xdist workers (default: one per selected test that waits out a "
+        "protocol timing, so the waits overlap and a run lasts about its longest wait, plus one "
+        f"per CPU core for the rest; with -k selecting at most {SMALL_SELECTION} tests and none "
+        "of the slow ones, one process; 0: one process)",
     )
     run.add_argument("-q", "--quiet", action="store_true", help="less output")
     run.add_argument("-v", "--verbose", action="store_true", help="one line per test")
@@ -373,6 +376,12 @@ def pytest_args(options: argparse.Namespace, extra: Sequence[str]) -> list[str]:
     args += ["-c", os.devnull, "--rootdir", os.getcwd(), "-r", "fE"]
     # the kit is imported before pytest starts, so pytest cannot rewrite its asserts: harmless
     args += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    # The suite judges with its own checks (conformance.suite.expect), never a bare assert, so
+    # rewriting asserts buys nothing; it costs each worker a parse and compile of every module
+    # of every installed pytest plugin (~190, over 1 s of CPU where no .pyc can be cached).
+    # Schemathesis's plugin (a dev dependency) acts only on its own tests and costs each
+    # worker 0.6 s to import. Arguments after -- come later and win.
+    args += ["--assert=plain", "-p", "no:schemathesis"]
     for item in SETTINGS:
         value = getattr(options, item.name, None) if item.flag else None
         if value is None or value is False:
@@ -510,13 +519,67 @@ def _requirements(options: argparse.Namespace, extra: list[str]) -> int:
 
 
 def default_workers(options: argparse.Namespace) -> str:
-    """The -n to use when none is given: 8, or 0 (one process) for a small `-k` selection
-    with no slow test, found by collecting the suite in this process first (the modules stay
-    imported, so the run that follows collects again cheaply)."""
+    """The -n to use when none is given: one worker per selected timing (``slow``) test, so
+    every wait starts at once on a worker of its own, plus one per CPU core for the other
+    tests (they are CPU-bound on loopback: more workers would only take turns); 0 (one
+    process) for a small `-k` selection with no slow test. Starting a worker costs about half
+    a second of CPU, so on a small machine the count matters (benchmarks/suite_wall.py)."""
     if getattr(options, "plan", None):
         return "0"  # nothing runs: one process plans fastest
-    if not options.k:
-        return DEFAULT_WORKERS
+    if options.k:
+        selection = collected_selection(options.k)
+        if selection is None:
+            return str(workers_for(*suite_shape()))  # the real run reports the problem
+        tests, slow = selection
+        if tests <= SMALL_SELECTION and not slow:
+            return "0"
+        return str(workers_for(tests, slow))
+    return str(workers_for(*suite_shape()))
+
+
+def workers_for(tests: int, slow: int, cores: int | None = None) -> int:
+    """Workers for a selection of ``tests`` of which ``slow`` wait out a protocol timing."""
+    if cores is None:
+        cores = available_cores()
+    return max(1, min(tests, slow + cores, MAX_WORKERS))
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (a container's or taskset's limit included)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def suite_shape() -> tuple[int, int]:
+    """(tests, slow tests) of the whole packaged suite, read from its source without importing
+    it: the controller of a run never collects, so collecting here would cost the run the
+    import of every test module just to count."""
+    from pathlib import Path
+
+    import conformance.suite as suite
+
+    tests = slow = 0
+    for path in sorted(Path(suite.__file__).parent.glob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
+                tests += 1
+                slow += any(_is_slow_marker(d) for d in node.decorator_list)
+    return tests, slow
+
+
+def _is_slow_marker(decorator: ast.expr) -> bool:
+    """``@pytest.mark.slow`` (with or without a call)."""
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return isinstance(target, ast.Attribute) and target.attr == "slow"
+
+
+def collected_selection(keyword: str) -> tuple[int, int] | None:
+    """(tests, slow tests) that ``-k keyword`` selects, found by collecting the suite in this
+    process (the modules stay imported, so the run that follows collects again cheaply);
+    None when the collection fails."""
     import pytest
 
     selected: list[Any] = []
@@ -526,16 +589,14 @@ def default_workers(options: argparse.Namespace) -> str:
             selected.extend(session.items)
 
     args = ["--collect-only", "-q", "--pyargs", "conformance.suite", "-p", "no:cacheprovider"]
-    args += ["--noconftest", "-c", os.devnull, "--rootdir", os.getcwd(), "-k", options.k]
+    args += ["--noconftest", "-c", os.devnull, "--rootdir", os.getcwd(), "-k", keyword]
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         code = pytest.main(args, plugins=[Counter()])
     if code not in (0, 5):
-        return DEFAULT_WORKERS  # the real run reports the problem
-    small = len(selected) <= SMALL_SELECTION
-    if small and not any(item.get_closest_marker("slow") for item in selected):
-        return "0"
-    return DEFAULT_WORKERS
+        return None
+    slow = sum(1 for item in selected if item.get_closest_marker("slow"))
+    return len(selected), slow
 
 
 def collect_coverage() -> dict[str, list[str]]:

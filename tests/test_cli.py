@@ -100,18 +100,35 @@ def test_every_uncovered_requirement_says_why_and_no_reason_is_stale() -> None:
 
 def test_smoke_runs_its_small_selection_in_one_process() -> None:
     """`run -k smoke` picks the marked tests, one per spec page, and skips xdist for them;
-    a run without -k keeps the default workers."""
+    other selections get workers for their timing tests and the machine's cores."""
     import argparse
 
-    from conformance.cli import DEFAULT_WORKERS, default_workers
+    from conformance.cli import collected_selection, default_workers, suite_shape, workers_for
 
-    assert default_workers(argparse.Namespace(k=None)) == DEFAULT_WORKERS
+    assert default_workers(argparse.Namespace(k=None)) == str(workers_for(*suite_shape()))
     assert default_workers(argparse.Namespace(k="smoke")) == "0"
-    assert default_workers(argparse.Namespace(k="not smoke")) == DEFAULT_WORKERS
+    not_smoke = collected_selection("not smoke")
+    assert not_smoke is not None
+    assert default_workers(argparse.Namespace(k="not smoke")) == str(workers_for(*not_smoke))
     result = cli("run", "-q", "-k", "smoke")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert " passed, " in result.stdout and " deselected" in result.stdout
     assert "bringing up nodes" not in result.stdout
+
+
+def test_default_workers_follow_the_timing_tests_and_the_cores() -> None:
+    """One worker per timing test (their waits overlap), one per core for the rest, never
+    more than the tests; the suite's shape read from its source is what pytest collects."""
+    from conformance.cli import MAX_WORKERS, collected_selection, suite_shape, workers_for
+
+    tests, slow = suite_shape()
+    assert (tests, slow) == collected_selection("slow or not slow")
+    assert slow >= 1
+    assert workers_for(tests, slow, cores=2) == slow + 2
+    assert workers_for(tests, slow, cores=1) == slow + 1
+    assert workers_for(3, 1, cores=16) == 3
+    assert workers_for(tests, slow, cores=1000) == MAX_WORKERS
+    assert workers_for(0, 0, cores=4) == 1
 
 
 def test_run_passes_shrink_to_the_plugin() -> None:

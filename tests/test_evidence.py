@@ -7,6 +7,8 @@ import pickle
 import shlex
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conformance.errors import StreamClosed, StreamRefused, TargetTimeout
 from conformance.evidence import (
@@ -129,6 +131,50 @@ def test_redaction_is_idempotent(redactor: Redactor) -> None:
     once = redactor.redact(text)
     assert redactor.redact(once) == once
     assert SECRET not in once and TOKEN not in once and "loose.token" not in once
+
+
+def _one_alternation(values: list[str], text: str) -> str:
+    """Registered values hidden the plain way: one regex alternation of them, longest first."""
+    import re
+
+    ordered = sorted(values, key=len, reverse=True)
+    return re.compile("|".join(re.escape(v) for v in ordered)).sub(REDACTED, text)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    # two letters: values that start alike, nest and overlap are the common case
+    values=st.lists(st.text(alphabet="ab", min_size=6, max_size=10), min_size=1, max_size=8),
+    filler=st.lists(st.text(alphabet="abx ", max_size=6), max_size=8),
+    data=st.data(),
+)
+def test_values_are_hidden_as_one_alternation_would(
+    values: list[str], filler: list[str], data: st.DataObject
+) -> None:
+    """The prefix index hides exactly what one alternation of every value (longest first)
+    hides, overlapping and nested values included, whatever order they were added in."""
+    pieces = [data.draw(st.sampled_from(values + filler)) for _ in range(6)]
+    text = "".join(pieces) + "".join(filler)
+    r = Redactor()
+    for value in values:
+        r.add(value)
+        r.redact("warm the index between adds")
+    plain = _one_alternation(sorted({v for v in values}), text)
+    # the pattern rules run after the values in both; a text of these letters meets none
+    assert r.redact(text) == plain
+
+
+def test_many_tokens_are_hidden_without_recompiling_them_all() -> None:
+    """Hundreds of tokens sharing their first characters (as one service's JWTs do): each is
+    hidden, and adding one does not rebuild the pattern that finds them."""
+    header = "eyJhbGciOiJIUzI1NiJ9."
+    tokens = [f"{header}{n:06d}payload.sig{n}" for n in range(500)]
+    r = Redactor()
+    for token in tokens:
+        r.add(token)
+        assert r.redact(f"x {token} y") == f"x {REDACTED} y"
+    assert r.redact(" ".join(tokens[::-1])) == " ".join([REDACTED] * 500)
+    assert r.redact(header + "not-a-token") == header + "not-a-token"
 
 
 def test_values_inside_the_placeholder_are_not_registered() -> None:

@@ -14,7 +14,7 @@ import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from conformance.catalog.files import CatalogError, error_lines, read_json, shorten, spec_path
 
@@ -181,17 +181,9 @@ class Catalog:
         return list(dict.fromkeys(req.area for req in self._items))
 
 
-def _problems(path: Traversable, problems: list[str]) -> CatalogError:
-    """One CatalogError listing every problem found in one file."""
-    if len(problems) == 1:
-        return CatalogError(f"{path}: {problems[0]}")
-    listed = "\n".join(f"  {problem}" for problem in problems)
-    return CatalogError(f"{path}: {len(problems)} problems:\n{listed}")
-
-
-@functools.cache
-def load_catalog() -> Catalog:
-    """The packaged catalog, checked against catalog.schema.json and for unique ids (cached)."""
+def _schema_problems(data: Any) -> list[str]:
+    """What in the catalog file does not match catalog.schema.json (a schema that is itself
+    no valid draft 2020-12 schema is a CatalogError)."""
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 
@@ -203,15 +195,32 @@ def load_catalog() -> Catalog:
         raise CatalogError(
             f"{schema_path}: not a valid draft 2020-12 schema: {shorten(exc.message)}"
         ) from None
-
-    path = spec_path(_CATALOG_FILE)
-    data = read_json(path)
     entries = data.get("requirements") if isinstance(data, dict) else None
     ids = [
         str(entry["id"]) if isinstance(entry, dict) and isinstance(entry.get("id"), str) else ""
         for entry in (entries if isinstance(entries, list) else [])
     ]
-    problems = error_lines(Draft202012Validator(catalog_schema).iter_errors(data), ids)
+    return error_lines(Draft202012Validator(catalog_schema).iter_errors(data), ids)
+
+
+def _problems(path: Traversable, problems: list[str]) -> CatalogError:
+    """One CatalogError listing every problem found in one file."""
+    if len(problems) == 1:
+        return CatalogError(f"{path}: {problems[0]}")
+    listed = "\n".join(f"  {problem}" for problem in problems)
+    return CatalogError(f"{path}: {len(problems)} problems:\n{listed}")
+
+
+@functools.cache
+def load_catalog(*, schema_checked: bool = False) -> Catalog:
+    """The packaged catalog, checked against catalog.schema.json and for unique ids (cached).
+
+    ``schema_checked``: another process of the run (a pytest-xdist worker's controller) has
+    already checked this installed file against its schema, so it is only parsed: the check
+    costs each worker about 50 ms of CPU at start-up."""
+    path = spec_path(_CATALOG_FILE)
+    data = read_json(path)
+    problems = [] if schema_checked else _schema_problems(data)
     if problems:
         raise _problems(path, [f"does not match {_CATALOG_SCHEMA_FILE}: {p}" for p in problems])
 

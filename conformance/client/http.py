@@ -22,8 +22,10 @@ credential it sends, and every ``token`` or stream ``t`` it receives, is registe
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
@@ -72,6 +74,14 @@ DEFAULT_BACKOFF: Final = 1.0
 MAX_BODY: Final = 1024 * 1024
 #: The rule a start answer's conversationId answers to.
 CONVERSATION_ID_RULE: Final = "DL-START-002"
+
+
+@functools.cache
+def _tls_context(verify: bool) -> ssl.SSLContext:
+    """The SSL context httpx would make for ``verify`` (certifi's CA bundle), once per process:
+    reading the bundle costs ~30 ms of CPU, and a run makes a client per test and per
+    Hypothesis example (an SSL context may be shared)."""
+    return httpx.create_ssl_context(verify=verify, trust_env=False)
 
 
 class DirectLineClient:
@@ -127,7 +137,7 @@ class DirectLineClient:
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,
             trust_env=False,
-            verify=verify,
+            verify=_tls_context(verify),
         )
 
     # --- lifecycle ---------------------------------------------------------------------------

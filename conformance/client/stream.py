@@ -403,7 +403,10 @@ def _ws_user_agent() -> str:
     return f"{USER_AGENT} websockets/{version}"
 
 
+@functools.cache
 def _ssl_context(verify: bool) -> ssl.SSLContext:
+    """One per process and ``verify``: loading the CA certificates costs ~30 ms of CPU, and a
+    run opens streams in most tests (an SSL context may be shared)."""
     context = ssl.create_default_context()
     if not verify:
         context.check_hostname = False

@@ -60,7 +60,11 @@ class Redactor:
         self._lock = threading.Lock()
         self._values: set[str] = set()
         self._secrets: dict[str, str] = {}
-        self._pattern: re.Pattern[str] | None = None
+        #: The registered values by their first characters, each list longest first. Replaced,
+        #: never changed in place, so a redact() running meanwhile keeps a consistent view.
+        self._by_prefix: dict[str, list[str]] = {}
+        #: Finds where any registered value may start (rebuilt when a new prefix comes).
+        self._starts: re.Pattern[str] | None = None
         for value in values:
             self.add(value)
 
@@ -81,10 +85,17 @@ class Redactor:
             return
         forms = {value, quote(value, safe=""), quote_plus(value, safe="")}
         with self._lock:
-            if forms <= self._values:
+            new = forms - self._values
+            if not new:
                 return
-            self._values |= forms
-            self._pattern = None  # rebuilt on the next redact(): adding must stay cheap
+            self._values |= new
+            by_prefix = dict(self._by_prefix)
+            for form in new:
+                key = form[:_MIN_SECRET_LENGTH]
+                if key not in by_prefix:
+                    self._starts = None  # rebuilt on the next redact(): adding must stay cheap
+                by_prefix[key] = sorted([*by_prefix.get(key, ()), form], key=len, reverse=True)
+            self._by_prefix = by_prefix
 
     def add_secret(self, value: str | None, *, env_var: str = SECRET_ENV) -> None:
         """Register the Direct Line secret: hidden like any value, and written as ``"$ENV_VAR"``
@@ -102,20 +113,45 @@ class Redactor:
     def __contains__(self, value: object) -> bool:
         return value in self._values
 
-    def _compiled(self) -> re.Pattern[str] | None:
-        """One alternation of every registered value, longest first, compiled once per change."""
+    def _index(self) -> tuple[re.Pattern[str] | None, dict[str, list[str]]]:
+        """Where a registered value may start, and the values by their first characters.
+
+        One alternation of every value (the obvious pattern) is recompiled whenever a token
+        is added, and a run adds hundreds: seconds of CPU per worker. The first characters
+        of the values are few (tokens of one service share their first ones), so their
+        pattern is small and rarely rebuilt."""
         with self._lock:
-            if self._pattern is None and self._values:
-                ordered = sorted(self._values, key=len, reverse=True)
-                self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
-            return self._pattern
+            if self._starts is None and self._by_prefix:
+                keys = "|".join(re.escape(key) for key in sorted(self._by_prefix))
+                self._starts = re.compile(f"(?=({keys}))")
+            return self._starts, self._by_prefix
+
+    def _hide_values(self, text: str) -> str:
+        """Every registered value in ``text`` replaced, as one alternation of them, longest
+        first, would: left to right, at each place the longest value that starts there."""
+        starts, by_prefix = self._index()
+        if starts is None:
+            return text
+        parts: list[str] = []
+        done = 0
+        for match in starts.finditer(text):
+            at = match.start()
+            if at < done:
+                continue  # inside a value already hidden
+            for value in by_prefix[match.group(1)]:
+                if text.startswith(value, at):
+                    parts += [text[done:at], REDACTED]
+                    done = at + len(value)
+                    break
+        if not parts:
+            return text
+        parts.append(text[done:])
+        return "".join(parts)
 
     def redact(self, text: str) -> str:
         if not text:
             return text
-        pattern = self._compiled()
-        if pattern is not None:
-            text = pattern.sub(REDACTED, text)
+        text = self._hide_values(text)
         text = _AUTH_LINE.sub(_redact_auth_match, text)
         text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
         text = _T_PARAM.sub(lambda m: m.group(1) + REDACTED, text)

@@ -110,9 +110,12 @@ class DirectLinePlugin(RunSession):
     # -- the run folder (pytest-xdist) -------------------------------------------------------
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: WorkerController) -> None:
-        """Give each pytest-xdist worker the run's folder and start time."""
+        """Give each pytest-xdist worker the run's folder, start time and embedded server."""
         node.workerinput["dl_run_dir"] = str(self.run_folder())
         node.workerinput["dl_started"] = repr(self.started)
+        if self._conformance_options_given():
+            self.check_catalog_for(node.workerinput)
+            self.share_embedded(node.workerinput)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self._own_folder and self._run_folder is not None:
@@ -349,6 +352,13 @@ class DirectLinePlugin(RunSession):
         )
 
     # -- the end of the run ---------------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True, specname="pytest_sessionfinish")
+    def pytest_sessionfinish_first(self) -> None:
+        """In a pytest-xdist controller every test has ended (it runs no fixtures of its own):
+        the server it shares with its workers stops while they exit."""
+        if self.distributed and not self.is_worker:
+            self.ask_server_to_stop()
+
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.stop_server()

@@ -10,6 +10,14 @@ pytest-xdist's own ``--dist loadgroup`` puts the group into the test's node id, 
 this kit runs on no longer lets it do; so the workers write each test's group to the run folder
 (``groups.json``) as they collect, and this scheduler reads it. Tests without a group are units
 of their own, in collection order (timing tests first: the plugin collects them first).
+
+One departure from pytest-xdist's own load scheduling, so a run lasts about its longest wait
+and no more: **work starts with the first worker.** pytest-xdist waits until every worker has
+collected; on a machine with fewer cores than workers that is seconds, every worker importing
+the kit at once. Every worker collects the same suite (each later collection is still checked
+against the first), so the first worker to be ready starts the first timing test at once.
+Behind a timing test (a worker holds two units) goes the first unit that is no timing test,
+never the next timing test, whose wait would then start a wait late.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ __all__ = ["GROUPS_FILE", "GroupScheduling", "group_lanes", "schedule_timing_tes
 
 #: The file of the run folder mapping a node id to its group.
 GROUPS_FILE = "groups.json"
+#: The group name of a timing test starts so (one group per timing test).
+TIMING_GROUP = "timing:"
 
 
 class GroupScheduling(LoadScopeScheduling):
@@ -34,6 +44,8 @@ class GroupScheduling(LoadScopeScheduling):
 
     def __init__(self, config: Any, log: Any, groups_file: Path) -> None:
         super().__init__(config, log)
+        #: The run's collection: the first worker's (pytest-xdist's own attribute, typed here).
+        self.collection: list[str] | None = None
         # keep collection order (timing tests first), not the largest units first
         config.option.loadscopereorder = False
         self._groups_file = groups_file
@@ -44,9 +56,52 @@ class GroupScheduling(LoadScopeScheduling):
         """Send no test at all (the target failed the preflight): the run ends at once."""
         self._cancelled = True
 
+    @property
+    def collection_is_completed(self) -> bool:
+        """True once one worker has collected: work starts with the first worker ready."""
+        return bool(self.registered_collections)
+
     def schedule(self) -> None:
-        if not self._cancelled:
-            super().schedule()
+        """Called when a worker has collected: the first time, the work units are made from
+        its collection; each time, every collected worker without work gets its first two
+        units, as pytest-xdist gives them (a worker runs a test once it knows the next)."""
+        if self._cancelled:
+            return
+        if self.collection is None:
+            self.collection = list(next(iter(self.registered_collections.values())))
+            for nodeid in self.collection:
+                self.workqueue.setdefault(self._split_scope(nodeid), {})[nodeid] = False
+        for node in self.nodes:
+            if node in self.registered_collections and not self.assigned_work[node]:
+                self._reschedule(node)
+                self._reschedule(node)
+
+    def _reschedule(self, node: Any) -> None:
+        if node not in self.registered_collections:
+            return  # still collecting: it gets work once it has
+        assigned = self.assigned_work[node]
+        waiting = any(
+            scope.startswith(TIMING_GROUP) and not all(unit.values())
+            for scope, unit in assigned.items()
+        )
+        if not waiting:
+            super()._reschedule(node)
+        elif self._pending_of(assigned) < 2:
+            # A worker runs a test once it knows the next one, so a timing test needs a unit
+            # behind it; never another timing test (its wait would start a wait late): the
+            # first other unit in the queue, as pytest-xdist would give once all had one.
+            follower = next((s for s in self.workqueue if not s.startswith(TIMING_GROUP)), None)
+            if follower is not None:
+                self.workqueue.move_to_end(follower, last=False)
+                super()._reschedule(node)
+            elif not self.workqueue:
+                super()._reschedule(node)  # no more work: it is told to finish
+            # else only timing tests are left: they go to other workers, and this one is
+            # told to finish (so it runs its test) once the queue is empty, below
+        if not self.workqueue:
+            for other in self.nodes:
+                if other in self.registered_collections and not other.shutting_down:
+                    other.shutdown()
 
     def _split_scope(self, nodeid: str) -> str:
         if self._groups is None and self._groups_file.is_file():
@@ -75,5 +130,5 @@ def schedule_timing_tests_first(items: list[pytest.Item]) -> None:
     """
     slow = [item for item in items if item.get_closest_marker("slow")]
     for item in slow:
-        item.add_marker(pytest.mark.xdist_group(name=f"timing:{item.nodeid}"))
+        item.add_marker(pytest.mark.xdist_group(name=f"{TIMING_GROUP}{item.nodeid}"))
     items[:] = slow + [item for item in items if not item.get_closest_marker("slow")]

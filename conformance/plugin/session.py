@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import pytest
 
-from conformance.catalog import Catalog, load_catalog
+from conformance.catalog import Catalog, CatalogError, load_catalog
 from conformance.config.expectations import Expectations, load_expectations
 from conformance.config.profile import Profile, companion_expectations
 from conformance.config.settings import SETTINGS, Resolved, resolve
@@ -101,8 +101,19 @@ class RunSession:
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            self._catalog = self._guard(load_catalog)
+            worker = getattr(self.config, "workerinput", None)
+            checked = bool(worker and worker.get("dl_catalog_checked"))
+            self._catalog = self._guard(lambda: load_catalog(schema_checked=checked))
         return self._catalog
+
+    def check_catalog_for(self, workerinput: dict[str, object]) -> None:
+        """In a pytest-xdist controller: check the packaged catalog once here, so no worker
+        checks it again (a catalog that fails is left for the workers to report)."""
+        try:
+            load_catalog()
+        except CatalogError:
+            return
+        workerinput["dl_catalog_checked"] = True
 
     @property
     def embedded(self) -> bool:
@@ -229,13 +240,42 @@ class RunSession:
             self._target = self._guard(self._start_embedded if self.embedded else self._connect)
         return self._target
 
+    def share_embedded(self, workerinput: dict[str, object]) -> None:
+        """In a pytest-xdist controller of an embedded run: start the one reference server
+        (here, where the loop that feeds the workers leaves a core's worth of time idle) and
+        hand its address to a worker. One server instead of one per worker: no worker pays
+        for importing and starting it, nor shares its interpreter with it."""
+        if not self.embedded:
+            return
+        target = self.ensure_target()
+        workerinput["dl_embedded_url"] = target.base_url
+        workerinput["dl_embedded_secret"] = target.secret
+
+    def ask_server_to_stop(self) -> None:
+        """Ask the embedded server to stop without waiting: :meth:`stop_server` waits later,
+        and meanwhile its shutdown overlaps the workers' exit."""
+        if self._server is not None:
+            self._server.stop(drain=False, wait=False)
+
     def stop_server(self) -> None:
         """Stop the embedded reference server, if this process started one."""
         if self._server is not None:
-            self._server.stop()
+            # the run is over: no client is left to wait for
+            self._server.stop(drain=False)
             self._server = None
 
     def _start_embedded(self) -> Target:
+        worker = getattr(self.config, "workerinput", None)
+        if worker and worker.get("dl_embedded_url"):
+            # the controller serves every worker (see share_embedded): no server of our own
+            secret = str(worker["dl_embedded_secret"])
+            self.redactor.add_secret(secret, env_var=self.settings["secret_env"])
+            return Target(
+                base_url=str(worker["dl_embedded_url"]),
+                secret=secret,
+                profile=self.profile,
+                embedded=True,
+            )
         # the server (starlette, uvicorn) is imported only by a run that uses it
         from conformance.reference.config import ServerConfig
         from conformance.reference.server import EmbeddedServer

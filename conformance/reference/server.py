@@ -163,12 +163,20 @@ class EmbeddedServer:
         finally:
             sock.close()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop serving (idempotent); open sockets are closed, pending work cancelled."""
+    def stop(self, timeout: float = 10.0, *, drain: bool = True, wait: bool = True) -> None:
+        """Stop serving (idempotent); open sockets are closed, pending work cancelled.
+
+        ``drain``: first let open connections and running tasks finish (up to uvicorn's
+        graceful timeout, 2 s); False when no client is left to answer (the end of a run).
+        ``wait``: False only asks the server to stop (a later ``stop()`` waits for it), so
+        its shutdown can overlap other work."""
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
         server.should_exit = True
+        server.force_exit = server.force_exit or not drain
+        if not wait:
+            return
         thread.join(timeout)
         if thread.is_alive():
             server.force_exit = True
