@@ -126,7 +126,8 @@ def declared_cost(declared: dict[str, Any], timings: Timings, level: str) -> tup
     by the level's examples (and steps), plus ``explicit`` examples always tried.
     ``example_conversation=True``: each example needs a conversation of its own at the ci
     level; at the live level the examples share the test's one. ``wait`` names the timing a
-    slow test waits out (``stream_connect_window``, ``token_lifetime``, ``bot_timeout``).
+    slow test waits out (``stream_connect_window``, ``token_lifetime``, ``bot_timeout``);
+    ``before_the_end=True``: it acts a margin before that timing ends, not a margin after.
     ``lane_once=Cost(...)``: what the first test of a lane to need it does once for the whole
     lane (a shared generate): counted with the lane, not with the test.
     """
@@ -155,7 +156,11 @@ def declared_cost(declared: dict[str, Any], timings: Timings, level: str) -> tup
     timing = declared.get("wait")
     if timing:
         value = getattr(timings, timing)
-        wait = (timings.max_wait if value is None else float(value)) + min(5.0, (value or 0) / 4)
+        span = timings.max_wait if value is None else float(value)
+        margin = min(5.0, (value or 0) / 4)
+        # a test that acts near the end of the timing waits up to a margin before it,
+        # one that judges what follows it waits a margin past it
+        wait = span - margin if declared.get("before_the_end") else span + margin
     return base, wait
 
 

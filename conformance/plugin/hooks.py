@@ -19,13 +19,14 @@ import json
 import os
 import shutil
 import signal
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from conformance.config.costs import declared_cost
 from conformance.config.profile import Profile
 from conformance.config.settings import SETTINGS, check_report_dir
 from conformance.errors import RunStopped
@@ -40,7 +41,7 @@ from conformance.plugin.markers import (
     requirement_ids,
 )
 from conformance.plugin.outcomes import classify, skip_reason
-from conformance.plugin.plan import Plan, plan_selection
+from conformance.plugin.plan import COST_MARKER, Plan, plan_selection
 from conformance.plugin.record import build_record
 from conformance.plugin.scheduling import (
     GROUPS_FILE,
@@ -151,11 +152,22 @@ class DirectLinePlugin(RunSession):
         lane in one group (a lane's tests run one after another on one worker)."""
         marked = [item for item in items if requirement_ids(item) or in_suite(item)]
         if marked:
-            schedule_timing_tests_first(items)
+            schedule_timing_tests_first(items, self._declared_wait())
             group_lanes(marked)
             if self.is_worker:
                 groups = {item.nodeid: group for item in marked if (group := group_of(item))}
                 _write_atomically(self._worker_folder() / GROUPS_FILE, json.dumps(groups))
+
+    def _declared_wait(self) -> Callable[[pytest.Item], float]:
+        """A test's declared wait by the profile's timings (a profile that cannot be read
+        stops the run here, in one line, as it would when the run is planned)."""
+        timings = self.profile.timings
+
+        def wait_of(item: pytest.Item) -> float:
+            mark = item.get_closest_marker(COST_MARKER)
+            return declared_cost(dict(mark.kwargs), timings, "ci")[1] if mark else 0.0
+
+        return wait_of
 
     @pytest.hookimpl(tryfirst=True, optionalhook=True)
     def pytest_xdist_make_scheduler(

@@ -23,6 +23,7 @@ never the next timing test, whose wait would then start a wait late.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -121,14 +122,20 @@ def group_lanes(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(name=f"lane:{name}"))
 
 
-def schedule_timing_tests_first(items: list[pytest.Item]) -> None:
-    """Put the tests that wait out real protocol timings first, each in its own xdist group.
+def schedule_timing_tests_first(
+    items: list[pytest.Item], wait_of: Callable[[pytest.Item], float] | None = None
+) -> None:
+    """Put the tests that wait out real protocol timings first, each in its own xdist group,
+    the longest wait first (``wait_of``: a test's declared wait in seconds).
 
     With ``-n N --dist loadgroup`` every long wait then starts at once on its own worker, so a
-    run lasts about its longest wait rather than the sum of them. The order is deterministic,
-    as pytest-xdist requires of every worker's collection.
+    run lasts about its longest wait rather than the sum of them; the workers come up one
+    after another, so the longest waits go to the first. The order is deterministic, as
+    pytest-xdist requires of every worker's collection.
     """
     slow = [item for item in items if item.get_closest_marker("slow")]
+    if wait_of is not None:
+        slow.sort(key=wait_of, reverse=True)  # stable: equal waits keep the module order
     for item in slow:
         item.add_marker(pytest.mark.xdist_group(name=f"{TIMING_GROUP}{item.nodeid}"))
     items[:] = slow + [item for item in items if not item.get_closest_marker("slow")]

@@ -369,7 +369,7 @@ def test_expired_token_answers_403_token_expired(
 
 
 @pytest.mark.slow
-@cost(conversations=1, requests=2, wait="token_lifetime")
+@cost(conversations=1, requests=2, wait="token_lifetime", before_the_end=True)
 @requirement("DL-AUTH-008")
 def test_token_accepted_for_its_whole_lifetime(
     dl_client: DirectLineClient, dl_profile: Profile

@@ -321,7 +321,7 @@ def _margin(profile: Profile) -> float:
 
 
 @pytest.mark.slow
-@cost(conversations=2, requests=4, streams=2, wait="stream_connect_window")
+@cost(conversations=2, requests=4, streams=2, wait="stream_connect_window", before_the_end=True)
 @requirement("DL-STREAM-009")
 def test_stream_url_connectable_late_in_its_window(
     dl_client: DirectLineClient, dl_profile: Profile
