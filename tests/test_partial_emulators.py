@@ -3,6 +3,7 @@ target that hangs, and a target that dies mid-run reported once rather than as a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -96,7 +97,11 @@ def test_a_target_that_dies_is_reported_once(tmp_path: Path) -> None:
         if scope["type"] == "http":
             served += 1
             if served == 12:
-                threading.Thread(target=holder["server"].stop).start()
+                threading.Thread(target=holder["server"].stop, kwargs={"drain": False}).start()
+            if served >= 12:
+                # dead from here on: no answer while the server goes down (a fast client
+                # would otherwise be answered until uvicorn notices it is to stop)
+                await asyncio.Event().wait()
         await inner(scope, receive, send)
 
     inner = partial_emulator(config())
