@@ -15,16 +15,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.external import serve_process
 
 pytestmark = [pytest.mark.live, pytest.mark.integration]
 
@@ -48,41 +47,15 @@ class StandIn:
         return dict(json.loads(self.traffic.read_text(encoding="utf-8")))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def live_stand_in(folder: Path, seed: int) -> Iterator[StandIn]:
     """``serve --behave live`` with transient 503s, in its own process group."""
-    port = free_port()
     traffic = folder / "traffic.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "conformance.cli", "serve", "--behave", "live",
-         "--port", str(port), "--secret", SECRET, "--transient-errors", TRANSIENT_ERRORS,
+    with serve_process(
+        ["--behave", "live", "--secret", SECRET, "--transient-errors", TRANSIENT_ERRORS,
          "--transient-seed", str(seed), "--count", str(traffic)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                break
-            assert process.poll() is None, "the live stand-in exited at start-up"
-            time.sleep(0.1)
-        else:
-            raise AssertionError("the live stand-in did not listen within 20 s")
-        yield StandIn(f"http://127.0.0.1:{port}/v3/directline", traffic)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+    ) as target:  # fmt: skip
+        yield StandIn(target, traffic)
 
 
 def start_run(target: str, report: Path) -> subprocess.Popen[str]:

@@ -10,11 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import replace
@@ -33,9 +28,10 @@ from conformance.config.profile_toml import profile_toml
 from conformance.config.target import COMPRESSED_TIMINGS
 from conformance.reports.json import validate_report
 from conformance.reports.proxy_json import validate_proxy_report
+from tests.external import serve_process
 from tests.proxies.broken import BROKEN, BrokenProxy, LeavesStreamUrl, SubstitutesTheSecret
 from tests.proxies.faithful import Proxy
-from tests.proxies.harness import certify, free_port
+from tests.proxies.harness import certify
 
 pytestmark = pytest.mark.integration
 
@@ -128,39 +124,15 @@ def test_a_proxy_declaring_its_design_is_judged_by_it(
 @contextlib.contextmanager
 def live_stand_in(folder: Path, secret: str) -> Iterator[tuple[str, Path]]:
     """``serve --behave live --record FILE`` at LIVE_TIMINGS, in its own process group."""
-    port = free_port()
     recording = folder / "live-recording.jsonl"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "conformance.cli", "serve", "--behave", "live",
-         "--port", str(port), "--secret", secret, "--record", str(recording),
+    with serve_process(
+        ["--behave", "live", "--secret", secret, "--record", str(recording),
          "--stream-window", str(LIVE_TIMINGS["stream_connect_window"]),
          "--token-lifetime", str(int(LIVE_TIMINGS["token_lifetime"])),
          "--bot-timeout", str(LIVE_TIMINGS["bot_timeout"])],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 20
-        while not recording.is_file() or not _listening(port):
-            assert process.poll() is None, "the live stand-in exited at start-up"
-            assert time.monotonic() < deadline, "the live stand-in did not listen within 20 s"
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/v3/directline", recording
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
-def _listening(port: int) -> bool:
-    import socket
-
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-        return True
-    return False
+        writes=recording,
+    ) as target:  # fmt: skip
+        yield target, recording
 
 
 #: Suite modules run through a proxy in front of the live stand-in (besides test_proxy).
