@@ -519,29 +519,31 @@ def _requirements(options: argparse.Namespace, extra: list[str]) -> int:
 
 
 def default_workers(options: argparse.Namespace) -> str:
-    """The -n to use when none is given: one worker per selected timing (``slow``) test, so
-    every wait starts at once on a worker of its own, plus one per CPU core for the other
-    tests (they are CPU-bound on loopback: more workers would only take turns); 0 (one
-    process) for a small `-k` selection with no slow test. Starting a worker costs about half
-    a second of CPU, so on a small machine the count matters (benchmarks/suite_wall.py)."""
+    """The -n to use when none is given: one worker per clock of the selection (the timing
+    tests that wait out one timing run together on one worker, their conversations started at
+    once: conformance.plugin.clocks), so every clock starts at once on a worker of its own,
+    plus one per CPU core for the other tests (they are CPU-bound on loopback: more workers
+    would only take turns); 0 (one process) for a small `-k` selection with no timing test.
+    Starting a worker costs about half a second of CPU, so on a small machine the count
+    matters (benchmarks/suite_wall.py)."""
     if getattr(options, "plan", None):
         return "0"  # nothing runs: one process plans fastest
     if options.k:
         selection = collected_selection(options.k)
         if selection is None:
             return str(workers_for(*suite_shape()))  # the real run reports the problem
-        tests, slow = selection
-        if tests <= SMALL_SELECTION and not slow:
+        tests, clocks = selection
+        if tests <= SMALL_SELECTION and not clocks:
             return "0"
-        return str(workers_for(tests, slow))
+        return str(workers_for(tests, clocks))
     return str(workers_for(*suite_shape()))
 
 
-def workers_for(tests: int, slow: int, cores: int | None = None) -> int:
-    """Workers for a selection of ``tests`` of which ``slow`` wait out a protocol timing."""
+def workers_for(tests: int, clocks: int, cores: int | None = None) -> int:
+    """Workers for a selection of ``tests`` whose timing tests make ``clocks`` clocks."""
     if cores is None:
         cores = available_cores()
-    return max(1, min(tests, slow + cores, MAX_WORKERS))
+    return max(1, min(tests, clocks + cores, MAX_WORKERS))
 
 
 def available_cores() -> int:
@@ -553,21 +555,24 @@ def available_cores() -> int:
 
 
 def suite_shape() -> tuple[int, int]:
-    """(tests, slow tests) of the whole packaged suite, read from its source without importing
+    """(tests, clocks) of the whole packaged suite, read from its source without importing
     it: the controller of a run never collects, so collecting here would cost the run the
-    import of every test module just to count."""
+    import of every test module just to count. A clock is a timing the ``slow`` tests wait
+    out (their ``cost`` marker's ``wait``)."""
     from pathlib import Path
 
     import conformance.suite as suite
 
-    tests = slow = 0
+    tests = 0
+    clocks: set[str] = set()
     for path in sorted(Path(suite.__file__).parent.glob("test_*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
                 tests += 1
-                slow += any(_is_slow_marker(d) for d in node.decorator_list)
-    return tests, slow
+                if any(_is_slow_marker(d) for d in node.decorator_list):
+                    clocks.add(_waited_timing(node) or f"{path.name}::{node.name}")
+    return tests, len(clocks)
 
 
 def _is_slow_marker(decorator: ast.expr) -> bool:
@@ -576,11 +581,28 @@ def _is_slow_marker(decorator: ast.expr) -> bool:
     return isinstance(target, ast.Attribute) and target.attr == "slow"
 
 
+def _waited_timing(function: ast.FunctionDef) -> str | None:
+    """The ``wait="..."`` of a test's ``@cost(...)`` decorator (its clock), None if none."""
+    for decorator in function.decorator_list:
+        if not isinstance(decorator, ast.Call):
+            continue
+        target = decorator.func
+        name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+        if name != "cost":
+            continue
+        for keyword in decorator.keywords:
+            if keyword.arg == "wait" and isinstance(keyword.value, ast.Constant):
+                return str(keyword.value.value)
+    return None
+
+
 def collected_selection(keyword: str) -> tuple[int, int] | None:
-    """(tests, slow tests) that ``-k keyword`` selects, found by collecting the suite in this
+    """(tests, clocks) that ``-k keyword`` selects, found by collecting the suite in this
     process (the modules stay imported, so the run that follows collects again cheaply);
     None when the collection fails."""
     import pytest
+
+    from conformance.plugin.clocks import clock_of
 
     selected: list[Any] = []
 
@@ -595,8 +617,8 @@ def collected_selection(keyword: str) -> tuple[int, int] | None:
         code = pytest.main(args, plugins=[Counter()])
     if code not in (0, 5):
         return None
-    slow = sum(1 for item in selected if item.get_closest_marker("slow"))
-    return len(selected), slow
+    slow = [item for item in selected if item.get_closest_marker("slow")]
+    return len(selected), len({clock_of(item) or item.nodeid for item in slow})
 
 
 def collect_coverage() -> dict[str, list[str]]:

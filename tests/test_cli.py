@@ -116,18 +116,20 @@ def test_smoke_runs_its_small_selection_in_one_process() -> None:
     assert "bringing up nodes" not in result.stdout
 
 
-def test_default_workers_follow_the_timing_tests_and_the_cores() -> None:
-    """One worker per timing test (their waits overlap), one per core for the rest, never
-    more than the tests; the suite's shape read from its source is what pytest collects."""
+def test_default_workers_follow_the_clocks_and_the_cores() -> None:
+    """One worker per clock (the timing tests of one timing wait together, and the clocks'
+    waits overlap), one per core for the rest, never more than the tests; the suite's shape
+    read from its source is what pytest collects."""
     from conformance.cli import MAX_WORKERS, collected_selection, suite_shape, workers_for
 
-    tests, slow = suite_shape()
-    assert (tests, slow) == collected_selection("slow or not slow")
-    assert slow >= 1
-    assert workers_for(tests, slow, cores=2) == slow + 2
-    assert workers_for(tests, slow, cores=1) == slow + 1
+    tests, clocks = suite_shape()
+    assert (tests, clocks) == collected_selection("slow or not slow")
+    assert clocks == 2  # the token's lifetime, the stream URL's connect window
+    assert collected_selection("test_expired_token_answers_403_token_expired") == (1, 1)
+    assert workers_for(tests, clocks, cores=2) == clocks + 2
+    assert workers_for(tests, clocks, cores=1) == clocks + 1
     assert workers_for(3, 1, cores=16) == 3
-    assert workers_for(tests, slow, cores=1000) == MAX_WORKERS
+    assert workers_for(tests, clocks, cores=1000) == MAX_WORKERS
     assert workers_for(0, 0, cores=4) == 1
 
 

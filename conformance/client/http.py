@@ -44,6 +44,7 @@ from conformance.client.wire import (
     Auth,
     Conversation,
     RawAuth,
+    TimedStart,
     UploadFile,
     id_problem,
     parse_retry_after,
@@ -340,6 +341,13 @@ class DirectLineClient:
             expires_in=expires,
             answer=answer,
         )
+
+    def timed_conversation(self) -> TimedStart:
+        """:meth:`new_conversation`, with the instants around the start (a timing test counts
+        its wait from them)."""
+        before = time.monotonic()
+        conversation = self.new_conversation()
+        return TimedStart(conversation, before, time.monotonic())
 
     def collect_activities(
         self,

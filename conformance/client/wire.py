@@ -25,6 +25,7 @@ __all__ = [
     "Auth",
     "Conversation",
     "RawAuth",
+    "TimedStart",
     "UploadFile",
     "id_problem",
     "parse_retry_after",
@@ -89,6 +90,17 @@ class Conversation:
     stream_url: str | None
     expires_in: int | None
     answer: Exchange
+
+
+@dataclass(frozen=True)
+class TimedStart:
+    """A started conversation with the monotonic instants just before its start request and
+    just after its answer: its token and stream URL were issued in between, so a timing test
+    counts a lifetime or a connect window from these."""
+
+    conversation: Conversation
+    before: float
+    after: float
 
 
 def id_problem(value: object) -> str | None:

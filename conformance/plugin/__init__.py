@@ -10,8 +10,9 @@ report renderers) are imported only then.
   the end), on a :mod:`~conformance.plugin.session` (what one run holds);
 - :mod:`~conformance.plugin.fixtures`: ``dl_target``, ``dl_client``, ``dl_conversation``...;
 - :mod:`~conformance.plugin.markers`, :mod:`~conformance.plugin.plan`,
-  :mod:`~conformance.plugin.scheduling`, :mod:`~conformance.plugin.lanes`: what a test
-  declares, what the selection costs, how it is spread over workers, shared conversations;
+  :mod:`~conformance.plugin.scheduling`, :mod:`~conformance.plugin.lanes`,
+  :mod:`~conformance.plugin.clocks`: what a test declares, what the selection costs, how it is
+  spread over workers, shared conversations, timing tests' conversations started together;
 - :mod:`~conformance.plugin.preflight`: the target is a Direct Line service at all;
 - :mod:`~conformance.plugin.outcomes`, :mod:`~conformance.plugin.record`,
   :mod:`~conformance.plugin.summary`: a test's failure as a bug report, the RunRecord, the

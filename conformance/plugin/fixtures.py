@@ -20,7 +20,7 @@ from conformance.plugin.markers import lane_name
 from conformance.plugin.session import METER_KEY, RECORDER_KEY, session_of
 
 if TYPE_CHECKING:
-    from conformance.client import Conversation, DirectLineClient
+    from conformance.client import Conversation, DirectLineClient, TimedStart
 
 __all__ = [
     "dl_client",
@@ -33,6 +33,7 @@ __all__ = [
     "dl_recorder",
     "dl_start_answer",
     "dl_target",
+    "dl_timed_start",
 ]
 
 
@@ -53,8 +54,9 @@ def dl_recorder(request: pytest.FixtureRequest) -> Recorder:
     """Every exchange of this test, in order: the evidence of its verdict."""
     from conformance.client import Meter
 
-    recorder = Recorder()
-    request.node.stash[RECORDER_KEY] = recorder
+    # a timing test's conversation may have been started ahead (conformance.plugin.clocks):
+    # its start is already in the test's evidence and on its meter
+    recorder: Recorder = request.node.stash.setdefault(RECORDER_KEY, Recorder())
     request.node.stash.setdefault(METER_KEY, Meter())
     return recorder
 
@@ -86,6 +88,22 @@ def dl_client_factory(
 def dl_client(dl_client_factory: Callable[[], DirectLineClient]) -> DirectLineClient:
     """A fresh recording client with the target's secret."""
     return dl_client_factory()
+
+
+@pytest.fixture
+def dl_timed_start(
+    request: pytest.FixtureRequest, dl_client: DirectLineClient
+) -> Callable[[float | None], TimedStart]:
+    """For a timing test: ``dl_timed_start(latest)`` is its conversation with the instants
+    around its start, started together with those of the other tests of its clock
+    (conformance.plugin.clocks); ``latest``: the oldest (seconds since its answer) it may be
+    for the test's first act, else it is started anew (None: any age)."""
+    clocks = session_of(request.config).clocks
+
+    def start(latest: float | None = None) -> TimedStart:
+        return clocks.start(request.node, dl_client, latest)
+
+    return start
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conformance.config.costs import declared_cost
 from conformance.config.profile import Profile
 from conformance.config.settings import SETTINGS, check_report_dir
 from conformance.errors import RunStopped
@@ -41,9 +40,10 @@ from conformance.plugin.markers import (
     requirement_ids,
 )
 from conformance.plugin.outcomes import classify, skip_reason
-from conformance.plugin.plan import COST_MARKER, Plan, plan_selection
+from conformance.plugin.plan import Plan, declared_wait, plan_selection
 from conformance.plugin.record import build_record
 from conformance.plugin.scheduling import (
+    GROUPED_DISTS,
     GROUPS_FILE,
     GroupScheduling,
     group_lanes,
@@ -117,6 +117,9 @@ class DirectLinePlugin(RunSession):
         if self._conformance_options_given():
             self.check_catalog_for(node.workerinput)
             self.share_embedded(node.workerinput)
+            # a worker's own --dist is "no": whether a clock's tests all come to one worker
+            # (conformance.plugin.clocks) is the controller's to say
+            node.workerinput["dl_grouped"] = self.config.getvalue("dist") in GROUPED_DISTS
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self._own_folder and self._run_folder is not None:
@@ -162,19 +165,14 @@ class DirectLinePlugin(RunSession):
         """A test's declared wait by the profile's timings (a profile that cannot be read
         stops the run here, in one line, as it would when the run is planned)."""
         timings = self.profile.timings
-
-        def wait_of(item: pytest.Item) -> float:
-            mark = item.get_closest_marker(COST_MARKER)
-            return declared_cost(dict(mark.kwargs), timings, "ci")[1] if mark else 0.0
-
-        return wait_of
+        return lambda item: declared_wait(item, timings)
 
     @pytest.hookimpl(tryfirst=True, optionalhook=True)
     def pytest_xdist_make_scheduler(
         self, config: pytest.Config, log: Any
     ) -> GroupScheduling | None:
         """A conformance run spreads its tests by group (see conformance.plugin.scheduling)."""
-        if config.getvalue("dist") not in ("load", "loadgroup", "loadscope", "loadfile"):
+        if config.getvalue("dist") not in GROUPED_DISTS:
             return None
         if not self._conformance_options_given():
             return None

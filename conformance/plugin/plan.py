@@ -21,14 +21,21 @@ import pytest
 
 from conformance.config.costs import HISTORY_PAGES, Cost, declared_cost, polls_per_wait
 from conformance.config.profile import Profile, Timings
+from conformance.plugin.clocks import clock_of
 from conformance.plugin.lanes import LANE_LIFETIME
 from conformance.plugin.markers import NOT_APPLICABLE, TARGET_FIXTURE, lane_name, requirement_ids
 
-__all__ = ["COST_MARKER", "Plan", "PlannedTest", "plan_selection"]
+__all__ = ["COST_MARKER", "Plan", "PlannedTest", "declared_wait", "plan_selection"]
 
 COST_MARKER = "cost"
 #: Seconds the default deadline adds to the plan's own estimate (start-up, slow answers).
 DEADLINE_SLACK = 120.0
+
+
+def declared_wait(item: pytest.Item, timings: Timings) -> float:
+    """Seconds of protocol timing a test's cost marker says it waits out (0: none)."""
+    mark = item.get_closest_marker(COST_MARKER)
+    return declared_cost(dict(mark.kwargs), timings, "ci")[1] if mark else 0.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,9 @@ class PlannedTest:
     cost: Cost = field(default_factory=Cost)
     #: Seconds of protocol timing it waits out (slow tests), overlapping other tests.
     wait: float = 0.0
+    #: The timing it waits out with the other tests of its clock ("": none), whose waits
+    #: overlap even in one process (conformance.plugin.clocks).
+    clock: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,7 +120,11 @@ class Plan:
         """About how long the run takes: its requests at the profile's rate (every worker
         shares one rate), or its timing waits when they take longer (they overlap on several
         workers, and add up in one process)."""
-        waits = [t.wait for t in self.applicable]
+        spans: dict[str, float] = {}  # a clock's tests wait out one span together
+        for test in self.applicable:
+            key = test.clock or test.nodeid
+            spans[key] = max(spans.get(key, 0.0), test.wait)
+        waits = spans.values()
         timing = max(waits, default=0.0) if self.workers > 1 else sum(waits)
         paced = self.requests / self.requests_per_second if self.requests_per_second else 0.0
         return max(paced, timing) / 60.0
@@ -207,6 +221,7 @@ class Plan:
                 not_applicable=t["not_applicable"],
                 cost=Cost(**t["cost"]),
                 wait=t["wait"],
+                clock=t.get("clock", ""),
             )
             for t in data["tests"]
         )
@@ -253,7 +268,11 @@ def plan_selection(
             if mark is not None and not reason
             else (Cost(), 0.0)
         )
-        tests.append(PlannedTest(item.nodeid, requirement_ids(item), reason or "", cost, wait))
+        tests.append(
+            PlannedTest(
+                item.nodeid, requirement_ids(item), reason or "", cost, wait, clock_of(item) or ""
+            )
+        )
     # the preflight: one start, and one generate where the profile has tokens; none when no
     # test to run uses the target
     reaches = any(

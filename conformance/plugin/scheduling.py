@@ -1,10 +1,12 @@
-"""How a run's tests are spread over pytest-xdist workers: a lane's tests together, each timing
-test alone and first.
+"""How a run's tests are spread over pytest-xdist workers: a lane's tests together, each clock's
+timing tests together and first.
 
 A lane's tests share one conversation, started once per worker that runs them: the plan counts
-one start per lane, so the lane must run on one worker. Each test that waits out a protocol
-timing (the stream window, a token's lifetime) gets a worker of its own, first, so the waits
-overlap and a run lasts about its longest wait.
+one start per lane, so the lane must run on one worker. The timing tests that wait out one
+protocol timing (the stream window, a token's lifetime) share a clock (conformance.plugin.clocks:
+their conversations are started together, so their waits overlap): a clock's tests run on one
+worker of their own, first, so the clocks' waits overlap too and a run lasts about its longest
+wait.
 
 pytest-xdist's own ``--dist loadgroup`` puts the group into the test's node id, which the pytest
 this kit runs on no longer lets it do; so the workers write each test's group to the run folder
@@ -15,9 +17,9 @@ One departure from pytest-xdist's own load scheduling, so a run lasts about its 
 and no more: **work starts with the first worker.** pytest-xdist waits until every worker has
 collected; on a machine with fewer cores than workers that is seconds, every worker importing
 the kit at once. Every worker collects the same suite (each later collection is still checked
-against the first), so the first worker to be ready starts the first timing test at once.
-Behind a timing test (a worker holds two units) goes the first unit that is no timing test,
-never the next timing test, whose wait would then start a wait late.
+against the first), so the first worker to be ready starts the first clock at once.
+Behind a clock (a worker holds two units) goes the first unit that is no clock, never the next
+clock, whose wait would then start late.
 """
 
 from __future__ import annotations
@@ -30,14 +32,24 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
+from conformance.plugin.clocks import clock_of
 from conformance.plugin.markers import lane_name
 
-__all__ = ["GROUPS_FILE", "GroupScheduling", "group_lanes", "schedule_timing_tests_first"]
+__all__ = [
+    "GROUPED_DISTS",
+    "GROUPS_FILE",
+    "GroupScheduling",
+    "group_lanes",
+    "schedule_timing_tests_first",
+]
 
 #: The file of the run folder mapping a node id to its group.
 GROUPS_FILE = "groups.json"
-#: The group name of a timing test starts so (one group per timing test).
+#: The group name of a clock's timing tests starts so (one group per clock).
 TIMING_GROUP = "timing:"
+#: The ``--dist`` modes a conformance run schedules with :class:`GroupScheduling` (the others
+#: may give a lane's or a clock's tests to several workers).
+GROUPED_DISTS = ("load", "loadgroup", "loadscope", "loadfile")
 
 
 class GroupScheduling(LoadScopeScheduling):
@@ -125,17 +137,25 @@ def group_lanes(items: list[pytest.Item]) -> None:
 def schedule_timing_tests_first(
     items: list[pytest.Item], wait_of: Callable[[pytest.Item], float] | None = None
 ) -> None:
-    """Put the tests that wait out real protocol timings first, each in its own xdist group,
-    the longest wait first (``wait_of``: a test's declared wait in seconds).
+    """Put the tests that wait out real protocol timings first, the tests of each clock in one
+    xdist group, the clock with the longest wait first (``wait_of``: a test's declared wait in
+    seconds); within a clock, the tests keep their module order, the order they first act in.
 
-    With ``-n N --dist loadgroup`` every long wait then starts at once on its own worker, so a
-    run lasts about its longest wait rather than the sum of them; the workers come up one
-    after another, so the longest waits go to the first. The order is deterministic, as
-    pytest-xdist requires of every worker's collection.
+    With ``-n N`` every clock then starts at once on its own worker, so a run lasts about its
+    longest wait rather than the sum of them; the workers come up one after another, so the
+    longest waits go to the first. The order is deterministic, as pytest-xdist requires of
+    every worker's collection.
     """
     slow = [item for item in items if item.get_closest_marker("slow")]
-    if wait_of is not None:
-        slow.sort(key=wait_of, reverse=True)  # stable: equal waits keep the module order
+    clocks: dict[str, list[pytest.Item]] = {}
     for item in slow:
-        item.add_marker(pytest.mark.xdist_group(name=f"{TIMING_GROUP}{item.nodeid}"))
-    items[:] = slow + [item for item in items if not item.get_closest_marker("slow")]
+        clocks.setdefault(clock_of(item) or item.nodeid, []).append(item)
+    groups = list(clocks.items())
+    if wait_of is not None:
+        # stable: clocks of equal waits keep the module order
+        groups.sort(key=lambda group: max(map(wait_of, group[1])), reverse=True)
+    ordered = [item for _, members in groups for item in members]
+    for name, members in groups:
+        for item in members:
+            item.add_marker(pytest.mark.xdist_group(name=f"{TIMING_GROUP}{name}"))
+    items[:] = ordered + [item for item in items if not item.get_closest_marker("slow")]

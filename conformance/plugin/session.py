@@ -35,8 +35,9 @@ from conformance.config.target import (
 )
 from conformance.errors import ConfigError, HarnessError
 from conformance.evidence import Recorder, Redactor
+from conformance.plugin.clocks import Clocks
 from conformance.plugin.lanes import Lane, lane_lifetime, parse_start
-from conformance.plugin.plan import Plan
+from conformance.plugin.plan import Plan, declared_wait
 
 if TYPE_CHECKING:
     from conformance.client import DirectLineClient, Meter, RunGovernor
@@ -81,6 +82,7 @@ class RunSession:
         self.fatal: str | None = None
         #: The shared conversations of this process, by lane name.
         self.lanes: dict[str, Lane] = {}
+        self._clocks: Clocks | None = None
 
     @property
     def is_worker(self) -> bool:
@@ -374,6 +376,36 @@ class RunSession:
         elif held.answer not in client.recorder.exchanges:
             client.recorder.add(held.answer)
         return held
+
+    @property
+    def runs_whole_groups(self) -> bool:
+        """Whether this process runs every test of a group it runs (no pytest-xdist, or a
+        controller that schedules by group, conformance.plugin.scheduling)."""
+        worker = getattr(self.config, "workerinput", None)
+        return worker is None or bool(worker.get("dl_grouped"))
+
+    @property
+    def clocks(self) -> Clocks:
+        """The conversations the timing tests of this process start together (see
+        conformance.plugin.clocks): shared where this process runs each clock's every test."""
+        if self._clocks is None:
+            target, timings = self.ensure_target(), self.profile.timings
+
+            def make_client(item: pytest.Item) -> DirectLineClient:
+                from conformance.client import Meter
+
+                recorder = item.stash.setdefault(RECORDER_KEY, Recorder())
+                meter = item.stash.setdefault(METER_KEY, Meter())
+                return self.make_client(target, case_id=item.nodeid, recorder=recorder, meter=meter)
+
+            self._clocks = Clocks(
+                make_client,
+                lambda item: declared_wait(item, timings),
+                timings_declared=lambda name: getattr(timings, name, None) is not None,
+                max_wait=timings.max_wait,
+                shared=self.runs_whole_groups,
+            )
+        return self._clocks
 
     # -- the header ------------------------------------------------------------------------------
     def describe_run(self) -> list[str]:

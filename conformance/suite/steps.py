@@ -21,7 +21,14 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from conformance.client import SECRET, Auth, Conversation, DirectLineClient, StreamConnection
+from conformance.client import (
+    SECRET,
+    Auth,
+    Conversation,
+    DirectLineClient,
+    StreamConnection,
+    TimedStart,
+)
 from conformance.config.costs import poll_delays
 from conformance.config.profile import Bot
 from conformance.errors import PreconditionFailed, StreamClosed, StreamRefused
@@ -31,6 +38,7 @@ from conformance.suite import expect
 __all__ = [
     "SUITE_USER_PREFIX",
     "USER_ID",
+    "TimedStarter",
     "answers",
     "bot_message",
     "collect",
@@ -49,6 +57,11 @@ __all__ = [
     "unique_text",
     "wait_for_history",
 ]
+
+#: What the ``dl_timed_start`` fixture hands a timing test: ``start(latest)`` is its
+#: conversation, started together with those of the other tests of its clock
+#: (conformance.plugin.clocks), or anew when older than ``latest`` seconds (None: any age).
+TimedStarter = Callable[[float | None], TimedStart]
 
 #: The user the suite speaks for (``dl_`` prefix: the live service's enhanced auth wants it).
 USER_ID = "dl_conformance_user"

@@ -28,6 +28,7 @@ from conformance.client import (
     Conversation,
     DirectLineClient,
     RawAuth,
+    TimedStart,
     UploadFile,
 )
 from conformance.config.costs import Cost
@@ -203,24 +204,34 @@ def sleep_until(deadline: float) -> None:
         time.sleep(remaining)
 
 
-def timed_start(client: DirectLineClient) -> tuple[Conversation, float, float]:
-    """A conversation started with the secret, with the monotonic times just before the request
-    and just after its answer (the token was issued in between)."""
-    before = time.monotonic()
-    conversation = client.new_conversation()
-    return conversation, before, time.monotonic()
+def late_start(profile: Profile) -> float | None:
+    """The oldest a conversation started ahead may be for a test that first acts late in the
+    token's life: a quarter margin past that instant (None: the profile declares no lifetime,
+    and nothing was started ahead)."""
+    declared = profile.timings.token_lifetime
+    if declared is None:
+        return None
+    return late_in_life(declared) + margin(declared) / 4
 
 
-def expired_token(client: DirectLineClient, profile: Profile) -> tuple[Conversation, str, float]:
+def age_of(started: TimedStart) -> float:
+    """Seconds since the start request went out: at least the token's age."""
+    return round(time.monotonic() - started.before, 1)
+
+
+def expired_token(
+    timed_start: steps.TimedStarter, profile: Profile
+) -> tuple[Conversation, str, float]:
     """A started conversation and its start token once the token's lifetime (plus the margin)
-    has passed, with that age in seconds; not-applicable when the wait exceeds max_wait."""
-    conversation, issued_before, _ = timed_start(client)
-    token = start_token(conversation)
-    life = lifetime(profile, conversation)
+    has passed, with its age in seconds; not-applicable when the wait exceeds max_wait. (Any
+    conversation started ahead will do: an older token is no less expired.)"""
+    started = timed_start(None)
+    token = start_token(started.conversation)
+    life = lifetime(profile, started.conversation)
     age = life + margin(life)
     within_max_wait(profile, age, "waiting out the token lifetime")
-    sleep_until(issued_before + age)
-    return conversation, token, age
+    sleep_until(started.before + age)
+    return started.conversation, token, age_of(started)
 
 
 def expired_refusal(answer: Exchange, what: str) -> None:
@@ -354,37 +365,6 @@ def test_generate_refuses_a_token(
     token = start_token(dl_conversation)
     answer = dl_client.generate_token(auth=token)
     expect.status(answer, 401, 403, what="tokens/generate with a conversation token")
-
-
-@pytest.mark.slow
-@cost(conversations=1, requests=2, wait="token_lifetime")
-@requirement("DL-AUTH-007")
-def test_expired_token_answers_403_token_expired(
-    dl_client: DirectLineClient, dl_profile: Profile
-) -> None:
-    """A token used after its lifetime is refused with 403 and ``error.code`` TokenExpired."""
-    conversation, token, age = expired_token(dl_client, dl_profile)
-    answer = dl_client.get_activities(conversation.id, auth=token)
-    expired_refusal(answer, f"GET activities with a token {age:g} s after it was issued")
-
-
-@pytest.mark.slow
-@cost(conversations=1, requests=2, wait="token_lifetime", before_the_end=True)
-@requirement("DL-AUTH-008")
-def test_token_accepted_for_its_whole_lifetime(
-    dl_client: DirectLineClient, dl_profile: Profile
-) -> None:
-    """A token is accepted for its whole lifetime (tried late in it, see late_in_life)."""
-    conversation, _, issued_after = timed_start(dl_client)
-    token = start_token(conversation)
-    life = lifetime(dl_profile, conversation)
-    late = late_in_life(life)
-    within_max_wait(dl_profile, late, "using a token near the end of its lifetime")
-    sleep_until(issued_after + late)
-    answer = dl_client.get_activities(conversation.id, auth=token)
-    expect.status(
-        answer, 200, what=f"GET activities with a token {late:g} s into its {life:g} s lifetime"
-    )
 
 
 # --- Tokens ---------------------------------------------------------------------------------
@@ -645,41 +625,6 @@ def test_token_refreshes_repeatedly(
         token = answered_token(answer, f"refresh number {round_}")
 
 
-@pytest.mark.slow
-@cost(conversations=1, requests=2, wait="token_lifetime")
-@requirement("DL-TOKEN-010")
-def test_expired_token_cannot_be_refreshed(
-    dl_client: DirectLineClient, dl_profile: Profile
-) -> None:
-    """Refreshing an expired token is refused with 403 and TokenExpired."""
-    _conversation, token, age = expired_token(dl_client, dl_profile)
-    answer = dl_client.refresh_token(auth=token)
-    expired_refusal(answer, f"tokens/refresh {age:g} s after the token was issued")
-
-
-@pytest.mark.slow
-@cost(conversations=1, requests=3, wait="token_lifetime")
-@requirement("DL-TOKEN-011")
-def test_refresh_renews_the_lifetime(dl_client: DirectLineClient, dl_profile: Profile) -> None:
-    """A token refreshed near its end still works after the old token's expiry."""
-    conversation, issued_before, issued_after = timed_start(dl_client)
-    token = start_token(conversation)
-    life = lifetime(dl_profile, conversation)
-    within_max_wait(dl_profile, life + margin(life), "waiting past the old token's expiry")
-    sleep_until(issued_after + late_in_life(life))
-    refreshed = answered_token(
-        dl_client.refresh_token(auth=token), "refreshing near the end of the lifetime"
-    )
-    sleep_until(issued_before + life + margin(life))
-    answer = dl_client.get_activities(conversation.id, auth=refreshed)
-    expect.status(
-        answer,
-        200,
-        what=f"GET activities with the refreshed token, {margin(life):g} s after the old "
-        "token expired",
-    )
-
-
 @cost(requests=2)
 @requirement("DL-TOKEN-012")
 def test_refresh_needs_a_valid_credential(dl_client: DirectLineClient) -> None:
@@ -729,3 +674,80 @@ def test_expires_in_is_at_least_15_minutes(
         "; ".join(bad),
         [answer for _, answer in answers],
     )
+
+
+# --- Waiting out the token's lifetime -------------------------------------------------------
+# The four tests share a clock (conformance.plugin.clocks): their conversations are started
+# together, so they wait out one lifetime, not four. They stay in the order they first act in:
+# late in the lifetime, then past its end.
+
+
+@pytest.mark.slow
+@cost(conversations=1, requests=2, wait="token_lifetime", before_the_end=True)
+@requirement("DL-AUTH-008")
+def test_token_accepted_for_its_whole_lifetime(
+    dl_client: DirectLineClient, dl_profile: Profile, dl_timed_start: steps.TimedStarter
+) -> None:
+    """A token is accepted for its whole lifetime (tried late in it, see late_in_life)."""
+    started = dl_timed_start(late_start(dl_profile))
+    conversation = started.conversation
+    token = start_token(conversation)
+    life = lifetime(dl_profile, conversation)
+    late = late_in_life(life)
+    within_max_wait(dl_profile, late, "using a token near the end of its lifetime")
+    sleep_until(started.after + late)
+    age = age_of(started)
+    answer = dl_client.get_activities(conversation.id, auth=token)
+    expect.status(
+        answer, 200, what=f"GET activities with a token {age:g} s into its {life:g} s lifetime"
+    )
+
+
+@pytest.mark.slow
+@cost(conversations=1, requests=3, wait="token_lifetime")
+@requirement("DL-TOKEN-011")
+def test_refresh_renews_the_lifetime(
+    dl_client: DirectLineClient, dl_profile: Profile, dl_timed_start: steps.TimedStarter
+) -> None:
+    """A token refreshed near its end still works after the old token's expiry."""
+    started = dl_timed_start(late_start(dl_profile))
+    conversation = started.conversation
+    token = start_token(conversation)
+    life = lifetime(dl_profile, conversation)
+    within_max_wait(dl_profile, life + margin(life), "waiting past the old token's expiry")
+    sleep_until(started.after + late_in_life(life))
+    refreshed = answered_token(
+        dl_client.refresh_token(auth=token), "refreshing near the end of the lifetime"
+    )
+    sleep_until(started.before + life + margin(life))
+    answer = dl_client.get_activities(conversation.id, auth=refreshed)
+    expect.status(
+        answer,
+        200,
+        what=f"GET activities with the refreshed token, {margin(life):g} s after the old "
+        "token expired",
+    )
+
+
+@pytest.mark.slow
+@cost(conversations=1, requests=2, wait="token_lifetime")
+@requirement("DL-AUTH-007")
+def test_expired_token_answers_403_token_expired(
+    dl_client: DirectLineClient, dl_profile: Profile, dl_timed_start: steps.TimedStarter
+) -> None:
+    """A token used after its lifetime is refused with 403 and ``error.code`` TokenExpired."""
+    conversation, token, age = expired_token(dl_timed_start, dl_profile)
+    answer = dl_client.get_activities(conversation.id, auth=token)
+    expired_refusal(answer, f"GET activities with a token {age:g} s after it was issued")
+
+
+@pytest.mark.slow
+@cost(conversations=1, requests=2, wait="token_lifetime")
+@requirement("DL-TOKEN-010")
+def test_expired_token_cannot_be_refreshed(
+    dl_client: DirectLineClient, dl_profile: Profile, dl_timed_start: steps.TimedStarter
+) -> None:
+    """Refreshing an expired token is refused with 403 and TokenExpired."""
+    _conversation, token, age = expired_token(dl_timed_start, dl_profile)
+    answer = dl_client.refresh_token(auth=token)
+    expired_refusal(answer, f"tokens/refresh {age:g} s after the token was issued")

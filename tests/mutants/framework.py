@@ -222,12 +222,14 @@ def run_suite(
     timeout: float = 1200.0,
     skip_timing: bool = False,
     timings: dict[str, Any] | None = None,
+    marks: str | None = None,
 ) -> SuiteRun:
     """Serve ``app`` on loopback and run the packaged suite modules against it.
 
     ``skip_timing`` leaves out the tests that wait out real timings: a mutant that breaks no
     timing rule need not pay for them (the faithful runs always include them). Hypothesis does
-    not shrink here: the kill table needs the verdicts, not a minimal example.
+    not shrink here: the kill table needs the verdicts, not a minimal example. ``marks``: a
+    ``-m`` expression of its own instead.
     """
     from conformance.config.profile import PROFILE_FEATURES
 
@@ -252,7 +254,7 @@ def run_suite(
             "--rootdir", str(workdir), "-q", "--tb=line", "-p", "no:randomly",
             "--dl-target", str(server.base_url), "--dl-profile", str(profile),
             "--dl-report-dir", str(report_dir), "--dl-shrink", "no",
-        ] + (["-m", "not slow"] if skip_timing else [])  # fmt: skip
+        ] + (["-m", marks or "not slow"] if skip_timing or marks else [])  # fmt: skip
         environment = {**os.environ, "DIRECTLINE_SECRET": secret}
         environment.pop("DIRECTLINE_TARGET", None)
         completed = subprocess.run(
