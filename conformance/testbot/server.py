@@ -7,7 +7,6 @@ posts to whatever ``serviceUrl`` an activity names, which is nothing to expose b
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
 import signal
@@ -26,10 +25,6 @@ __all__ = ["is_loopback", "serve"]
 
 PARENT_POLL = 0.5
 """Seconds between checks that the parent (``--parent``) is still there."""
-
-
-class _Stopped(Exception):
-    """SIGTERM arrived: leave the serving loop like Ctrl-C does."""
 
 
 def is_loopback(host: str) -> bool:
@@ -96,23 +91,24 @@ def serve(
             timeout_graceful_shutdown=1,
         )
     )
-    previous = signal.signal(signal.SIGTERM, _raise_stopped)
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    # SIGINT and SIGTERM ask the server to stop, whenever they come: uvicorn handles them
+    # itself while it serves (a graceful shutdown), then raises them again, which lands here;
+    # one that comes before uvicorn took over (right after the ready line) makes it stop as
+    # soon as it has started. (Left to Python's default, a Ctrl-C in that moment would cancel
+    # asyncio's main task halfway through uvicorn's start-up, which could then serve on.)
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again: Ctrl-C
-        # becomes KeyboardInterrupt, SIGTERM reaches _raise_stopped; both end here quietly, as
-        # does a signal that comes before uvicorn took over (right after the ready line).
-        with contextlib.suppress(KeyboardInterrupt, _Stopped):
-            announce(f"READY {messages_url(sock)}")
-            if parent:
-                threading.Thread(target=_watch_parent, args=(parent, server), daemon=True).start()
-            server.run(sockets=[sock])
+        announce(f"READY {messages_url(sock)}")
+        if parent:
+            threading.Thread(target=_watch_parent, args=(parent, server), daemon=True).start()
+        server.run(sockets=[sock])
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         sock.close()
-
-
-def _raise_stopped(_signum: int, _frame: FrameType | None) -> None:
-    raise _Stopped
 
 
 def _watch_parent(parent: int, server: uvicorn.Server) -> None:
