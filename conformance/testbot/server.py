@@ -91,6 +91,7 @@ def serve(
             timeout_graceful_shutdown=1,
         )
     )
+
     def stop(_signum: int, _frame: FrameType | None) -> None:
         server.should_exit = True
 
