@@ -3,7 +3,7 @@
 pytest-xdist hands tests out in collection order, so a long test collected late (a whole-suite
 run against a proxy, a mutant that waits out a token's lifetime) would start when the others
 are nearly done and run on alone at the end of the session. Sorted longest first, by the
-figures in tests/durations.json (``python -m tests.durations JUNIT_XML`` renews them), the
+figures in tests/durations.json (``python -m tests.durations JUNIT_XML...`` renews them), the
 long tests overlap each other and the short ones fill in behind them.
 
 That needs the tests handed out one at a time: pytest-xdist's load scheduling otherwise gives

@@ -163,3 +163,29 @@ def test_the_meter_files_each_request_where_the_plan_counts_it() -> None:
         1,
         1,
     )
+
+
+def test_a_pause_ends_as_soon_as_another_process_stops_the_run(tmp_path: Path) -> None:
+    """A timing test waiting out a 65 s window learns within a slice that the run stopped
+    (a dead target seen by another worker) instead of sleeping on."""
+    other = RunGovernor(ledger=Ledger(tmp_path))
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 2:
+            other.stop("the target is not answering")
+
+    pausing = RunGovernor(ledger=Ledger(tmp_path), sleep=sleep)
+    with pytest.raises(RunStopped, match="the target is not answering"):
+        pausing.pause(65.0)
+    assert len(slept) == 2 and max(slept) <= 0.5
+
+
+def test_a_pause_of_a_run_that_goes_on_sleeps_its_time_in_slices() -> None:
+    fake = FakeTime()
+    governor = RunGovernor(clock=fake.clock, sleep=fake.sleep)
+    governor.pause(1.2)
+    assert fake.sleeps == pytest.approx([0.5, 0.5, 0.2])
+    governor.pause(0.0)
+    assert len(fake.sleeps) == 3

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.external import install_lock
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,13 +56,19 @@ def _run(args: list[str], timeout: float, **kwargs: object) -> subprocess.Comple
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def wheel(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """The wheel of this checkout, built once per session: the tests of this module may run on
+    several pytest-xdist workers, and two builds at once in one checkout trip over each other's
+    staging folders, so the first builds (under a lock) and the others take its wheel."""
     if importlib.util.find_spec("build") is None:
         pytest.skip("the `build` package is missing: pip install -e '.[dev]'")
-    out = tmp_path_factory.mktemp("dist")
-    args = [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out)]
-    done = _run([*args, str(REPO)], BUILD_TIMEOUT, cwd=str(REPO))
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    session = tmp_path_factory.getbasetemp()
+    out = (session if worker_id == "master" else session.parent) / "wheel"
+    with install_lock(REPO / "build"):
+        if not list(out.glob("directline_conformance-*.whl")):
+            args = [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out)]
+            done = _run([*args, str(REPO)], BUILD_TIMEOUT, cwd=str(REPO))
+            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (built,) = out.glob("directline_conformance-*.whl")
     return built
 

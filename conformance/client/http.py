@@ -342,6 +342,11 @@ class DirectLineClient:
             answer=answer,
         )
 
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` (none when not positive); RunStopped as soon as the run stops."""
+        if seconds > 0:
+            self.governor.pause(seconds)
+
     def timed_conversation(self) -> TimedStart:
         """:meth:`new_conversation`, with the instants around the start (a timing test counts
         its wait from them)."""

@@ -40,6 +40,8 @@ __all__ = [
 #: as dead as one that answers nothing.
 DEAD_AFTER = 3
 DEAD_WINDOW = 6
+#: Seconds a pause sleeps between looks at whether the run has stopped.
+PAUSE_SLICE = 0.5
 
 
 class Ledger:
@@ -252,11 +254,26 @@ class RunGovernor:
         #: time.time() after which nothing more is sent.
         self.deadline = deadline
         self._clock = clock
+        self._sleep = sleep
         self._stop_seen: str | None = None
         #: The file every process of the run looks at: present once the run has stopped.
         self._stop_path = None if self.ledger.folder is None else self.ledger.folder / "stop"
 
     # -- stopping ---------------------------------------------------------------------------
+    def pause(self, seconds: float) -> None:
+        """Sleep ``seconds`` (a test waiting out a protocol timing), but end with RunStopped as
+        soon as the run stops meanwhile: a dead target or a passed deadline must not keep a
+        run waiting out a 65 s stream window."""
+        end = self._clock() + seconds
+        while True:
+            reason = self.stopped()
+            if reason is not None:
+                raise RunStopped(f"stopped while waiting: {reason}")
+            left = end - self._clock()
+            if left <= 0:
+                return
+            self._sleep(min(left, PAUSE_SLICE))
+
     def stop(self, reason: str) -> None:
         """Stop the run (the first reason given wins)."""
         if self._stop_path is not None:

@@ -198,10 +198,9 @@ def within_max_wait(profile: Profile, wait: float, what: str) -> None:
         )
 
 
-def sleep_until(deadline: float) -> None:
-    remaining = deadline - time.monotonic()
-    if remaining > 0:
-        time.sleep(remaining)
+def sleep_until(client: DirectLineClient, deadline: float) -> None:
+    """Wait until the monotonic ``deadline`` (ended early when the run stops meanwhile)."""
+    client.pause(deadline - time.monotonic())
 
 
 def late_start(profile: Profile) -> float | None:
@@ -220,7 +219,7 @@ def age_of(started: TimedStart) -> float:
 
 
 def expired_token(
-    timed_start: steps.TimedStarter, profile: Profile
+    client: DirectLineClient, timed_start: steps.TimedStarter, profile: Profile
 ) -> tuple[Conversation, str, float]:
     """A started conversation and its start token once the token's lifetime (plus the margin)
     has passed, with its age in seconds; not-applicable when the wait exceeds max_wait. (Any
@@ -230,7 +229,7 @@ def expired_token(
     life = lifetime(profile, started.conversation)
     age = life + margin(life)
     within_max_wait(profile, age, "waiting out the token lifetime")
-    sleep_until(started.before + age)
+    sleep_until(client, started.before + age)
     return started.conversation, token, age_of(started)
 
 
@@ -695,7 +694,7 @@ def test_token_accepted_for_its_whole_lifetime(
     life = lifetime(dl_profile, conversation)
     late = late_in_life(life)
     within_max_wait(dl_profile, late, "using a token near the end of its lifetime")
-    sleep_until(started.after + late)
+    sleep_until(dl_client, started.after + late)
     age = age_of(started)
     answer = dl_client.get_activities(conversation.id, auth=token)
     expect.status(
@@ -715,11 +714,11 @@ def test_refresh_renews_the_lifetime(
     token = start_token(conversation)
     life = lifetime(dl_profile, conversation)
     within_max_wait(dl_profile, life + margin(life), "waiting past the old token's expiry")
-    sleep_until(started.after + late_in_life(life))
+    sleep_until(dl_client, started.after + late_in_life(life))
     refreshed = answered_token(
         dl_client.refresh_token(auth=token), "refreshing near the end of the lifetime"
     )
-    sleep_until(started.before + life + margin(life))
+    sleep_until(dl_client, started.before + life + margin(life))
     answer = dl_client.get_activities(conversation.id, auth=refreshed)
     expect.status(
         answer,
@@ -736,7 +735,7 @@ def test_expired_token_answers_403_token_expired(
     dl_client: DirectLineClient, dl_profile: Profile, dl_timed_start: steps.TimedStarter
 ) -> None:
     """A token used after its lifetime is refused with 403 and ``error.code`` TokenExpired."""
-    conversation, token, age = expired_token(dl_timed_start, dl_profile)
+    conversation, token, age = expired_token(dl_client, dl_timed_start, dl_profile)
     answer = dl_client.get_activities(conversation.id, auth=token)
     expired_refusal(answer, f"GET activities with a token {age:g} s after it was issued")
 
@@ -748,6 +747,6 @@ def test_expired_token_cannot_be_refreshed(
     dl_client: DirectLineClient, dl_profile: Profile, dl_timed_start: steps.TimedStarter
 ) -> None:
     """Refreshing an expired token is refused with 403 and TokenExpired."""
-    _conversation, token, age = expired_token(dl_timed_start, dl_profile)
+    _conversation, token, age = expired_token(dl_client, dl_timed_start, dl_profile)
     answer = dl_client.refresh_token(auth=token)
     expired_refusal(answer, f"tokens/refresh {age:g} s after the token was issued")

@@ -347,7 +347,7 @@ def test_stream_url_connectable_late_in_its_window(
     # start is already too old to connect at the intended instant
     conversation = streamable(dl_timed_start(wait + _margin(dl_profile) / 4).conversation)
     issued = conversation.answer.started
-    time.sleep(max(0.0, issued + wait - time.time()))
+    dl_client.pause(issued + wait - time.time())
     age = time.time() - issued
     steps.expect_stream_opens(
         dl_client,
@@ -371,7 +371,7 @@ def test_unused_stream_url_refused_after_its_window(
     _timing_wait(dl_profile, wait, "connecting after the stream window")
     conversation = streamable(dl_timed_start(None).conversation)  # any age: older is no less late
     answered = conversation.answer.started + conversation.answer.elapsed
-    time.sleep(max(0.0, answered + wait - time.time()))
+    dl_client.pause(answered + wait - time.time())
     age = time.time() - answered
     try:
         stream = dl_client.open_stream(conversation.stream_url or "")
