@@ -21,12 +21,20 @@ limited, as every shrink step starts a conversation). Failures print the
 ``@reproduce_failure`` blob. The example database is off unless a directory is given.
 
 This module imports Hypothesis: only fuzz tests import it (the plugin stays light).
+
+Each strategy is built once and drawn from many times (``functools.cache`` on the builders,
+module-level parts inside the composites): Hypothesis validates a strategy, and works out
+whether it can be empty, when it is first drawn from, which cost more CPU than the draw itself
+when the activity strategies were rebuilt for every example. Moving code here must not add
+short string constants: see the note above ``_MALFORMED_DATE_TIMES``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, settings
@@ -118,16 +126,22 @@ def _is_trigger(text: str, triggers: Sequence[str]) -> bool:
     return False
 
 
+_CORE_TEXT = st.lists(st.one_of(_PIECES, _CHARS), min_size=1, max_size=24).map("".join) | st.text(
+    _CHARS, min_size=1, max_size=40
+)
+_EDGE = st.sampled_from(("", "", *_EDGES))
+
+
 @st.composite
 def _edged_text(draw: st.DrawFn) -> str:
     """Short text mixing scripts, often with whitespace at one or both ends."""
-    core = draw(
-        st.lists(st.one_of(_PIECES, _CHARS), min_size=1, max_size=24).map("".join)
-        | st.text(_CHARS, min_size=1, max_size=40)
-    )
-    lead = draw(st.sampled_from(("", "", *_EDGES)))
-    tail = draw(st.sampled_from(("", "", *_EDGES)))
+    core = draw(_CORE_TEXT)
+    lead = draw(_EDGE)
+    tail = draw(_EDGE)
     return lead + core + tail
+
+
+_UNIT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=12)
 
 
 @st.composite
@@ -136,9 +150,7 @@ def long_texts(draw: st.DrawFn, min_size: int = LONG_TEXT + 1, max_size: int = M
     astral character at the start and whitespace at the end. Few characters JSON-escape, so the
     activity stays below the documented size limits."""
     size = draw(st.integers(min_size, max_size))
-    unit = draw(
-        st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=12)
-    )
+    unit = draw(_UNIT)
     unit = unit.replace("\\", "/").replace('"', "'") or "x"
     body = (unit * (size // len(unit) + 1))[: size - 2]
     return "😀" + body + " "
@@ -150,6 +162,11 @@ def activity_texts(
     """Message texts: mostly short and unusual (3 in 4), sometimes a sample of a script or
     empty, rarely long (1 in 10, when ``max_text`` allows long ones). Shrinks towards short
     text; never longer than ``max_text`` (a profile caps what reaches a production bot)."""
+    return _activity_texts(tuple(triggers), max_text)
+
+
+@functools.cache
+def _activity_texts(triggers: tuple[str, ...], max_text: int) -> st.SearchStrategy[str]:
     samples = st.sampled_from([*_ASTRAL, _RTL, _COMBINING, " x ", "\ttab\t", "a\nb"])
     edged = _edged_text()
     parts = [*[edged] * 15, samples, samples, st.just("")]
@@ -171,6 +188,7 @@ _SCALARS = (
 )
 
 
+@functools.cache
 def json_values(max_leaves: int = 20) -> st.SearchStrategy[Any]:
     """Any JSON value (bounded: nesting at most 4, a few dozen leaves; JSON-safe, see above)."""
     return st.recursive(
@@ -205,6 +223,7 @@ _CONTENT_TYPES = st.sampled_from(
 _URL_PATH = st.text(st.characters(whitelist_categories=("Ll", "Nd")), min_size=1, max_size=16)
 
 
+@functools.cache
 def channel_accounts(user_prefix: str = "dl_") -> st.SearchStrategy[dict[str, Any]]:
     """A ``from`` account: a ``dl_`` user id (the live service's enhanced auth wants the
     prefix), sometimes a name."""
@@ -231,6 +250,7 @@ def attachments(draw: st.DrawFn) -> dict[str, Any]:
     return attachment
 
 
+@functools.cache
 def entities() -> st.SearchStrategy[dict[str, Any]]:
     """An entity: a string type and any other JSON members."""
     return st.builds(
@@ -244,6 +264,7 @@ def entities() -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+@functools.cache
 def suggested_actions() -> st.SearchStrategy[dict[str, Any]]:
     """SuggestedActions: ``to`` (ids) and ``actions`` (CardActions)."""
     action = st.fixed_dictionaries(
@@ -273,18 +294,47 @@ def valid_activities(
     """An activity a client may send (valid against the ``activity`` schema): a message or an
     event with a ``dl_`` user and any mix of the optional fields. ``types`` and ``max_text``
     come from the profile's ``[fuzz]`` table: what may reach the target's bot."""
-    kind = draw(st.sampled_from(list(types)))
+    parts = _activity_parts(tuple(types), tuple(triggers), long_text, max_text)
+    kind = draw(parts.kind)
     activity: dict[str, Any] = {"type": kind, "from": draw(channel_accounts())}
+    if kind == "message" or draw(st.booleans()):
+        activity["text"] = draw(parts.texts)
+    if kind == "event":
+        activity["name"] = draw(_EVENT_NAMES)
+    for name, strategy in _optional_fields().items():
+        if draw(_PERCENT) >= 60:  # 40 %; shrinks towards leaving the field out
+            activity[name] = draw(strategy)
+    return activity
+
+
+_EVENT_NAMES = st.sampled_from(["webchat/join", "dl.fuzz", "ping"])
+_PERCENT = st.integers(0, 99)
+
+
+@dataclass(frozen=True)
+class _ActivityParts:
+    """What valid_activities draws the type and the text from, for one set of its arguments."""
+
+    kind: st.SearchStrategy[str]
+    texts: st.SearchStrategy[str]
+
+
+@functools.cache
+def _activity_parts(
+    types: tuple[str, ...], triggers: tuple[str, ...], long_text: bool, max_text: int
+) -> _ActivityParts:
     texts = (
         activity_texts(triggers, max_text)
         if long_text
         else _edged_text().filter(lambda t: len(t) <= max_text and not _is_trigger(t, triggers))
     )
-    if kind == "message" or draw(st.booleans()):
-        activity["text"] = draw(texts)
-    if kind == "event":
-        activity["name"] = draw(st.sampled_from(["webchat/join", "dl.fuzz", "ping"]))
-    optional: dict[str, st.SearchStrategy[Any]] = {
+    return _ActivityParts(st.sampled_from(list(types)), texts)
+
+
+@functools.cache
+def _optional_fields() -> dict[str, st.SearchStrategy[Any]]:
+    """The optional fields of a valid activity, in the order they are drawn."""
+    return {
         "channelData": json_values(),
         "value": json_values(),
         "attachments": st.lists(attachments(), min_size=1, max_size=3),
@@ -295,10 +345,6 @@ def valid_activities(
             st.characters(max_codepoint=0x7E, min_codepoint=0x21), min_size=1, max_size=20
         ),
     }
-    for name, strategy in optional.items():
-        if draw(st.integers(0, 99)) >= 60:  # 40 %; shrinks towards leaving the field out
-            activity[name] = draw(strategy)
-    return activity
 
 
 def machine_activities(
