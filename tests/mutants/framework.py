@@ -249,13 +249,17 @@ def run_suite(
     targets = [f"conformance.suite.{module}" for module in modules]
     with EmbeddedServer(app=app) as server:
         command = [
-            sys.executable, "-m", "pytest", "--pyargs", *targets,
-            "-p", "no:cacheprovider", "-p", "no:schemathesis", "--noconftest", "-c", os.devnull,
-            "--rootdir", str(workdir), "-q", "--tb=line", "-p", "no:randomly",
+            sys.executable, "-m", "pytest", "--pyargs", *targets, *plugins_for(modules),
+            "-p", "no:cacheprovider", "--noconftest", "-c", os.devnull, "--assert=plain",
+            "--rootdir", str(workdir), "-q", "--tb=line",
             "--dl-target", str(server.base_url), "--dl-profile", str(profile),
             "--dl-report-dir", str(report_dir), "--dl-shrink", "no",
         ] + (["-m", marks or "not slow"] if skip_timing or marks else [])  # fmt: skip
-        environment = {**os.environ, "DIRECTLINE_SECRET": secret}
+        environment = {
+            **os.environ,
+            "DIRECTLINE_SECRET": secret,
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+        }
         environment.pop("DIRECTLINE_TARGET", None)
         completed = subprocess.run(
             command,
@@ -281,6 +285,23 @@ def run_suite(
     )
     overspent = {t["nodeid"]: t["overspent"] for t in data["tests"] if t.get("overspent")}
     return SuiteRun(completed.returncode, verdicts, output, failed, overspent=overspent)
+
+
+#: Suite modules whose tests are Hypothesis properties or state machines.
+HYPOTHESIS_MODULES = frozenset({"test_fuzz_activities", "test_conversation_machine"})
+
+
+def plugins_for(modules: tuple[str, ...]) -> list[str]:
+    """The pytest plugins of a mutant run (their autoloading is off): the kit's, and
+    Hypothesis's where the modules have Hypothesis tests. The others a user has installed
+    (pytest-xdist, anyio, Schemathesis...) take no part in a one-process run of the suite, and
+    importing them, and Hypothesis's plugin importing Hypothesis at the end of a run that never
+    used it, was a third of the CPU of a mutant run. (``--assert=plain``, as ``run`` has it:
+    the suite judges with its own checks, so rewriting its asserts bought nothing.)"""
+    plugins = ["-p", "conformance.plugin"]
+    if HYPOTHESIS_MODULES.intersection(modules):
+        plugins += ["-p", "_hypothesis_pytestplugin"]
+    return plugins
 
 
 REQUIREMENT_ID = re.compile(r"\bDL-[A-Z]+-\d{3}\b")
