@@ -123,3 +123,52 @@ def test_the_installed_wheel_runs_the_smoke_selection(wheel: Path, tmp_path: Pat
     assert verdicts.count("pass") >= 10, verdicts
     version = _run([str(venv / "bin" / "directline-conformance"), "--version"], 60, env=env)
     assert version.stdout.split()[-1] == wheel.name.split("-")[1], version.stdout
+
+
+def _imported_top_level_modules(package: Path) -> set[str]:
+    """The top-level modules the package's sources import (absolute imports only)."""
+    import ast
+
+    found: set[str] = set()
+    for source in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    return found
+
+
+def test_every_third_party_import_is_a_declared_dependency() -> None:
+    """A module the package imports but does not declare is there in the dev environment (some
+    dev tool brought it) and missing from a user's: ``filelock`` was, and every distributed
+    run against a target failed in an environment with the runtime dependencies alone."""
+    import importlib.metadata
+    import re
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = {
+        re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        for requirement in project["dependencies"]
+    }
+    # dependencies of declared ones that the package imports by name on purpose
+    declared |= {"referencing"}  # jsonschema's, for its schema registry
+    distributions = importlib.metadata.packages_distributions()
+    third_party = sorted(
+        module
+        for module in _imported_top_level_modules(REPO / "conformance")
+        if module not in sys.stdlib_module_names and module not in ("conformance", "__future__")
+    )
+    undeclared = {
+        module: names
+        for module in third_party
+        if not declared.intersection(
+            names := {d.lower().replace("_", "-") for d in distributions.get(module, [module])}
+        )
+    }
+    assert not undeclared, f"imported but not in [project] dependencies: {undeclared}"
