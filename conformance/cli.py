@@ -368,6 +368,14 @@ def check_keyword_expression(expression: str) -> None:
         ) from None
 
 
+#: What every pytest run of the packaged suite leaves out. The suite judges with its own checks
+#: (conformance.suite.expect), never a bare assert, so rewriting asserts buys nothing; it costs
+#: each process a parse and compile of every module of every installed pytest plugin (~190,
+#: over 1 s of CPU where no .pyc can be cached). Schemathesis's plugin (a dev dependency) acts
+#: only on its own tests and costs each process 0.6 s to import.
+LEAN_PYTEST = ("--assert=plain", "-p", "no:schemathesis")
+
+
 def pytest_args(options: argparse.Namespace, extra: Sequence[str]) -> list[str]:
     """The pytest command line that runs the packaged suite with these options."""
     from conformance.config.settings import SETTINGS
@@ -376,12 +384,7 @@ def pytest_args(options: argparse.Namespace, extra: Sequence[str]) -> list[str]:
     args += ["-c", os.devnull, "--rootdir", os.getcwd(), "-r", "fE"]
     # the kit is imported before pytest starts, so pytest cannot rewrite its asserts: harmless
     args += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
-    # The suite judges with its own checks (conformance.suite.expect), never a bare assert, so
-    # rewriting asserts buys nothing; it costs each worker a parse and compile of every module
-    # of every installed pytest plugin (~190, over 1 s of CPU where no .pyc can be cached).
-    # Schemathesis's plugin (a dev dependency) acts only on its own tests and costs each
-    # worker 0.6 s to import. Arguments after -- come later and win.
-    args += ["--assert=plain", "-p", "no:schemathesis"]
+    args += LEAN_PYTEST  # arguments after -- come later and win
     for item in SETTINGS:
         value = getattr(options, item.name, None) if item.flag else None
         if value is None or value is False:
@@ -612,6 +615,7 @@ def collected_selection(keyword: str) -> tuple[int, int] | None:
 
     args = ["--collect-only", "-q", "--pyargs", "conformance.suite", "-p", "no:cacheprovider"]
     args += ["--noconftest", "-c", os.devnull, "--rootdir", os.getcwd(), "-k", keyword]
+    args += LEAN_PYTEST  # the run that follows has them too: the modules are imported once
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         code = pytest.main(args, plugins=[Counter()])
@@ -650,6 +654,7 @@ def collect_coverage() -> dict[str, list[str]]:
                 os.devnull,
                 "--rootdir",
                 os.getcwd(),
+                *LEAN_PYTEST,
             ],
             plugins=[Collector()],
         )
