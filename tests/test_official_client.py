@@ -128,8 +128,8 @@ def server() -> Iterator[EmbeddedServer]:
 
 @pytest.fixture(scope="module")
 def short_token_server() -> Iterator[EmbeddedServer]:
-    """Tokens live 4 s, so the refresh test outlives the first token."""
-    with EmbeddedServer(_config(token_lifetime=4)) as running:
+    """Tokens live 8 s, so the refresh test outlives the first token."""
+    with EmbeddedServer(_config(token_lifetime=8)) as running:
         yield running
 
 
@@ -226,9 +226,14 @@ def test_start_post_and_receive_the_echo(drive, server, mode: str, credential: s
 @pytest.mark.parametrize("mode", MODES)
 def test_token_refresh_keeps_the_client_working(drive, short_token_server, mode: str) -> None:
     """The client's refreshToken path (POST /tokens/refresh with the token it holds) gives it
-    a token that outlives the first one; its posts and polls go on after the first expired."""
+    a token that outlives the first one; its posts and polls go on after the first expired.
+
+    The driver counts from its first round trip, after the token was issued: it refreshes 4 s
+    later (the first token at most 4 s plus that round trip old, of 8 s) and asks with the
+    first token 8.7 s later (expired, whenever it was issued), which leaves the refreshed one
+    3.3 s for the last round trip."""
     result = drive(
-        short_token_server, mode, "refresh", "token", refreshAtMs=2500, waitExpiryMs=4700
+        short_token_server, mode, "refresh", "token", refreshAtMs=4000, waitExpiryMs=8700
     )
     notes = result["notes"]
     assert notes["tokenChanged"] is True

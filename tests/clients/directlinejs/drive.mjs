@@ -6,7 +6,8 @@
 // Options: domain (base URL, e.g. http://127.0.0.1:PORT/v3/directline), secret or token,
 // mode ("ws" | "polling"), scenario ("echo" | "refresh" | "drop" | "resume" | "eoc" |
 // "keepalive"), refreshAtMs and waitExpiryMs (refresh: when to refresh, and how long to wait
-// so the first token has expired; ms since the driver started), timeoutMs (the hard overall timeout, default 30000).
+// so the first token has expired; ms after the first round trip, by which the conversation
+// and its token had been started), timeoutMs (the hard overall timeout, default 30000).
 //
 // Prints exactly one JSON line (what was received, post results, connection statuses, socket
 // events, the requests' order) and exits: 0 when the scenario ran to its end, 1 when it
@@ -151,15 +152,19 @@ const scenarios = {
   async refresh() {
     const { dl } = connect();
     await roundTrip(dl, 'before refresh');
+    // The token was issued before this instant, so waits counted from here outlast it however
+    // slowly this process and the machine started (counted from the driver's start, a busy
+    // machine had the control below ask while the first token was still valid).
+    const issuedBy = elapsed();
     const before = dl.token;
-    await sleep(Math.max(0, (options.refreshAtMs || 0) - elapsed()));
+    await sleep(Math.max(0, issuedBy + (options.refreshAtMs || 0) - elapsed()));
     const refreshed = await new Promise((resolve, reject) => {
       dl.refreshToken().take(1).subscribe(resolve, reject);
     });
     dl.token = refreshed; // exactly what refreshTokenLoop does with the answer
     result.notes.tokenChanged = Boolean(refreshed) && refreshed !== before;
     result.notes.hadRefreshLoop = Boolean(dl.tokenRefreshSubscription);
-    await sleep(Math.max(0, (options.waitExpiryMs || 0) - elapsed()));
+    await sleep(Math.max(0, issuedBy + (options.waitExpiryMs || 0) - elapsed()));
     // Control: the token the client started with has expired by now.
     const url = `${options.domain}/conversations/${dl.conversationId}/activities`;
     const control = await fetch(url, { headers: { Authorization: `Bearer ${before}` } });
