@@ -13,6 +13,7 @@ import pytest
 from conformance.reference.app import create_app
 from tests.mutants.catalogue import MUTANTS
 from tests.mutants.framework import (
+    HYPOTHESIS_MODULES,
     Mutant,
     mutant_config,
     new_secret,
@@ -65,7 +66,7 @@ def test_every_must_and_should_is_named_by_a_mutant() -> None:
     assert not unproven, f"no mutant breaks {unproven}"
 
 
-@pytest.mark.parametrize("module", ["test_fuzz_activities", "test_conversation_machine"])
+@pytest.mark.parametrize("module", sorted(HYPOTHESIS_MODULES))
 def test_every_hypothesis_property_is_proven_by_a_mutant(module: str) -> None:
     """Each property of the Hypothesis modules is named (``tests=``) by a mutant of that module,
     and the per-mutant run checks that the named test is among the failing ones."""

@@ -144,7 +144,9 @@ def test_every_third_party_import_is_a_declared_dependency() -> None:
     dev tool brought it) and missing from a user's: ``filelock`` was, and every distributed
     run against a target failed in an environment with the runtime dependencies alone."""
     import importlib.metadata
-    import re
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
 
     try:
         import tomllib
@@ -152,10 +154,7 @@ def test_every_third_party_import_is_a_declared_dependency() -> None:
         import tomli as tomllib
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    declared = {
-        re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0].lower().replace("_", "-")
-        for requirement in project["dependencies"]
-    }
+    declared = {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}
     # dependencies of declared ones that the package imports by name on purpose
     declared |= {"referencing"}  # jsonschema's, for its schema registry
     distributions = importlib.metadata.packages_distributions()
@@ -168,7 +167,7 @@ def test_every_third_party_import_is_a_declared_dependency() -> None:
         module: names
         for module in third_party
         if not declared.intersection(
-            names := {d.lower().replace("_", "-") for d in distributions.get(module, [module])}
+            names := {canonicalize_name(d) for d in distributions.get(module, [module])}
         )
     }
     assert not undeclared, f"imported but not in [project] dependencies: {undeclared}"
